@@ -1,0 +1,176 @@
+"""One FilterSet for the JobQ API and the HTML job list.
+
+Its parameter names are the JobQ ones (`spider`, `state`, `startts`,
+`endts`, `has_tag`, `lacks_tag`), so a dashboard URL is an API query.
+django-filter's `.qs` silently drops invalid fields: callers check
+`is_valid()` first and answer 400 (API) or show the form error (page).
+"""
+
+import django_filters
+from django import forms
+from django.core.validators import ProhibitNullCharactersValidator
+
+from .jobmeta import INT64_MAX, INT64_MIN, MAX_TEXT
+from .keys import parse_job_key
+from .models import Job, JobCount, Spider, State
+
+
+class ListWidget(forms.TextInput):
+    """Reads every value of a repeated GET parameter."""
+
+    def value_from_datadict(self, data, files, name):
+        if hasattr(data, "getlist"):
+            return data.getlist(name)
+        value = data.get(name)
+        return value if isinstance(value, list) else ([] if value is None else [value])
+
+    def format_value(self, value):
+        return None
+
+
+class NameListField(forms.Field):
+    """Repeated names (spiders, tags): empty values dropped, duplicates folded."""
+
+    widget = ListWidget
+
+    def to_python(self, value):
+        if not value:
+            return []
+        names = []
+        for name in value if isinstance(value, list) else [value]:
+            name = str(name).strip()
+            if name and name not in names:
+                names.append(name)
+        return names
+
+    def validate(self, value):
+        for name in value:
+            ProhibitNullCharactersValidator()(name)
+            if len(name) > MAX_TEXT:
+                raise forms.ValidationError(f"{name[:20]}… is longer than {MAX_TEXT} characters.")
+
+
+class Int64Field(forms.IntegerField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", INT64_MIN)
+        kwargs.setdefault("max_value", INT64_MAX)
+        super().__init__(**kwargs)
+
+
+class NameListFilter(django_filters.Filter):
+    field_class = NameListField
+
+    def filter(self, qs, value):
+        if not value:
+            return qs
+        return super().filter(qs, value)
+
+
+class Int64Filter(django_filters.Filter):
+    field_class = Int64Field
+
+
+class JobFilter(django_filters.FilterSet):
+    spider = NameListFilter(method="filter_spider", label="Spider")
+    state = django_filters.MultipleChoiceFilter(
+        choices=State.choices, method="filter_state", label="State"
+    )
+    startts = Int64Filter(field_name="ts", lookup_expr="gte", label="From (ms, inclusive)")
+    endts = Int64Filter(field_name="ts", lookup_expr="lt", label="To (ms, exclusive)")
+    has_tag = NameListFilter(field_name="tags", lookup_expr="overlap", label="Has tag")
+    lacks_tag = NameListFilter(
+        field_name="tags", lookup_expr="overlap", exclude=True, label="Lacks tag"
+    )
+
+    # JobQ counts and lists finished jobs when no state is asked for.
+    default_states = (State.FINISHED,)
+
+    class Meta:
+        model = Job
+        fields = []
+
+    def __init__(self, data=None, *, project, **kwargs):
+        kwargs.setdefault("queryset", Job.objects.for_project(project))
+        super().__init__(data, **kwargs)
+        self.project = project
+
+    @property
+    def states(self):
+        return self.form.cleaned_data.get("state") or list(self.default_states)
+
+    @property
+    def spider_names(self):
+        return self.form.cleaned_data.get("spider") or []
+
+    def filter_queryset(self, queryset):
+        return super().filter_queryset(queryset).in_states(self.states)
+
+    def filter_state(self, queryset, name, value):
+        return queryset  # applied with the default in filter_queryset
+
+    def filter_spider(self, queryset, name, value):
+        # Resolving names to ids first lets the database walk the
+        # (project, spider, ts, id) index instead of joining.
+        ids = list(
+            Spider.objects.filter(project=self.project, name__in=value).values_list("pk", flat=True)
+        )
+        return queryset.filter(spider_id__in=ids)
+
+    def counted_by_counters(self):
+        """True when the counters answer the count: no time or tag filter."""
+        data = self.form.cleaned_data
+        return not any(data.get(name) not in (None, [], "") for name in ("startts", "endts", "has_tag", "lacks_tag"))
+
+    def count(self):
+        """The number of matching jobs, from the counters when they can tell."""
+        if self.counted_by_counters():
+            return JobCount.objects.total(self.project, self.states, self.spider_names or None)
+        return self.qs.count()
+
+
+class JobKeyField(forms.CharField):
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value in self.empty_values:
+            return None
+        try:
+            return parse_job_key(value)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+class JobKeyListField(NameListField):
+    def clean(self, value):
+        keys = []
+        for text in self.to_python(value):
+            try:
+                keys.append(parse_job_key(text))
+            except ValueError as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return keys
+
+
+class ListParamsForm(forms.Form):
+    """The parameters of /list and /summary beyond the filters."""
+
+    count = Int64Field(required=False, min_value=0)
+    start = Int64Field(required=False, min_value=0)
+    stop = JobKeyField(required=False)
+    key = JobKeyListField(required=False)
+    jobmeta = NameListField(required=False)
+
+    def __init__(self, data, *, project):
+        super().__init__(data)
+        self.project = project
+
+    def _clean_own_key(self, key, field):
+        if key.project_id != self.project.pk:
+            raise forms.ValidationError(f"{key} is not a job of project {self.project.pk}.")
+        return key
+
+    def clean_stop(self):
+        key = self.cleaned_data["stop"]
+        return key and self._clean_own_key(key, "stop")
+
+    def clean_key(self):
+        return [self._clean_own_key(key, "key") for key in self.cleaned_data["key"]]

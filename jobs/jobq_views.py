@@ -1,0 +1,191 @@
+"""The JobQ read API, spelled exactly as ../shared/jobq-contract.md spells it."""
+
+from django.db import transaction
+
+from .api import (
+    ApiError,
+    bad_parameter,
+    first_error,
+    jobq_endpoint,
+    json_response,
+    jsonlines_response,
+    not_found,
+    project_for,
+    reject_conflicting_scalars,
+)
+from .filters import JobFilter, ListParamsForm
+from .jobmeta import MAX_TEXT, METADATA_COLUMNS, columns_for, dumps_line, list_line, metadata_of, now_ms
+from .keys import JobKey
+from .models import STATES, Job, JobCount, Spider, State
+
+DEFAULT_LIST_COUNT = 1000
+DEFAULT_SUMMARY_COUNT = 5
+SUMMARY_QUEUES = (State.PENDING, State.RUNNING, State.FINISHED)
+SCALAR_PARAMS = ("spider", "startts", "endts", "count", "start", "stop")
+# Pages this small come faster fetched whole than through a server-side cursor.
+STREAM_ABOVE = 1000
+# From this offset on, skip rows in an index-only subquery of ids (a deferred join).
+DEFERRED_JOIN_FROM = 1000
+
+
+def valid_filter(request, project):
+    reject_conflicting_scalars(request.GET, SCALAR_PARAMS)
+    jobfilter = JobFilter(request.GET, project=project)
+    if not jobfilter.is_valid():
+        raise bad_parameter(*first_error(jobfilter.form))
+    return jobfilter
+
+
+def valid_list_params(request, project):
+    params = ListParamsForm(request.GET, project=project)
+    if not params.is_valid():
+        raise bad_parameter(*first_error(params))
+    return params.cleaned_data
+
+
+def window(queryset, *, start, count):
+    """Rows start..start+count of a newest-first queryset."""
+    queryset = queryset.newest_first()
+    if start >= DEFERRED_JOIN_FROM:
+        ids = queryset.values("pk")[start : start + count]
+        return Job.objects.filter(pk__in=ids).newest_first()
+    return queryset[start : start + count]
+
+
+def stream_lines(rows, spider_names, jobmeta, *, stream):
+    """Encode rows as list lines; inside a transaction when streaming, so that
+    PostgreSQL sends rows as it finds them instead of materialising a
+    WITH HOLD cursor first."""
+    now = now_ms()
+    if not stream:
+        return [dumps_line(list_line(row, spider_names, now, jobmeta)) for row in rows]
+
+    def generate():
+        with transaction.atomic():
+            for row in rows.iterator(chunk_size=2000):
+                yield dumps_line(list_line(row, spider_names, now, jobmeta))
+
+    return generate()
+
+
+@jobq_endpoint("GET")
+def jobq_count(request, project_id):
+    project = project_for(request, project_id)
+    jobfilter = valid_filter(request, project)
+    return json_response(jobfilter.count())
+
+
+@jobq_endpoint("GET")
+def jobq_list(request, project_id):
+    project = project_for(request, project_id)
+    jobfilter = valid_filter(request, project)
+    params = valid_list_params(request, project)
+    queryset = jobfilter.qs
+    if params["key"]:
+        queryset = queryset.filter(key__in=[str(key) for key in params["key"]])
+    if params["stop"]:
+        stop = Job.objects.filter(key=str(params["stop"])).values("ts", "id").first()
+        if stop is not None:
+            queryset = queryset.after_key(stop["ts"], stop["id"])
+    count = DEFAULT_LIST_COUNT if params["count"] is None else params["count"]
+    jobmeta = params["jobmeta"]
+    rows = window(queryset, start=params["start"] or 0, count=count).values(*columns_for(jobmeta))
+    stream = count > STREAM_ABOVE
+    return jsonlines_response(
+        stream_lines(rows, Spider.objects.names(project), jobmeta, stream=stream), stream=stream
+    )
+
+
+def summary_lines(request, project, states, spider=None):
+    params = valid_list_params(request, project)
+    count = DEFAULT_SUMMARY_COUNT if params["count"] is None else params["count"]
+    start = params["start"] or 0
+    jobmeta = params["jobmeta"]
+    counts = JobCount.objects.by_state(project, spider)
+    names = Spider.objects.names(project)
+    now = now_ms()
+    jobs = Job.objects.for_project(project)
+    if spider is not None:
+        jobs = jobs.filter(spider=spider)
+    lines = []
+    for state in states:
+        rows = window(jobs.filter(state=state), start=start, count=count).values(*columns_for(jobmeta))
+        summary = [list_line(row, names, now, jobmeta) for row in rows]
+        lines.append(dumps_line({"name": state, "count": counts[state], "summary": summary}))
+    return jsonlines_response(lines)
+
+
+def summary_states(state):
+    if state is None:
+        return SUMMARY_QUEUES
+    if state not in STATES:
+        raise bad_parameter("state", f"state must be one of {', '.join(STATES)}, not {state!r}.")
+    return (state,)
+
+
+@jobq_endpoint("GET")
+def jobq_summary(request, project_id, state=None):
+    project = project_for(request, project_id)
+    return summary_lines(request, project, summary_states(state))
+
+
+@jobq_endpoint("GET")
+def jobq_spider_summary(request, project_id, spider_number, state):
+    project = project_for(request, project_id)
+    states = summary_states(state)
+    spider = Spider.objects.filter(project=project, number=spider_number).first()
+    if spider is None:
+        return jsonlines_response(
+            [dumps_line({"name": state, "count": 0, "summary": []}) for state in states]
+        )
+    return summary_lines(request, project, states, spider)
+
+
+@jobq_endpoint("GET")
+def jobq_jobsummary(request, project_id):
+    project = project_for(request, project_id)
+    params = valid_list_params(request, project)
+    keys = [str(key) for key in params["key"]]
+    jobmeta = params["jobmeta"]
+    rows = {
+        row["key"]: row
+        for row in Job.objects.for_project(project).filter(key__in=keys).values(*columns_for(jobmeta))
+    }
+    names = Spider.objects.names(project)
+    now = now_ms()
+    return jsonlines_response(
+        [dumps_line(list_line(rows[key], names, now, jobmeta)) for key in keys if key in rows]
+    )
+
+
+def job_row(project, spider_number, job_number):
+    key = str(JobKey(project.pk, spider_number, job_number))
+    row = Job.objects.filter(key=key).values(*METADATA_COLUMNS).first()
+    if row is None:
+        raise not_found(f"Job {key} not found.")
+    return row
+
+
+@jobq_endpoint("GET")
+def job_metadata(request, project_id, spider_number, job_number, field=None):
+    project = project_for(request, project_id)
+    row = job_row(project, spider_number, job_number)
+    spider_name = Spider.objects.filter(pk=row["spider_id"]).values_list("name", flat=True).get()
+    metadata = metadata_of(row, spider_name)
+    if field is None:
+        return jsonlines_response([dumps_line(metadata)])
+    return json_response(metadata.get(field))
+
+
+@jobq_endpoint("GET")
+def spider_id(request, project_id, name):
+    """The spider's id, or null; `?create=1` gives an unknown name the next id."""
+    project = project_for(request, project_id)
+    if "\x00" in name or len(name) > MAX_TEXT:
+        raise bad_parameter("name", f"A spider name has at most {MAX_TEXT} characters and no NUL.")
+    if request.GET.get("create") in ("1", "true", "True"):
+        if request.api_key.read_only:
+            raise ApiError(403, "forbidden", "This API key is read-only.")
+        return json_response(Spider.objects.ensure(project, name).number)
+    number = Spider.objects.filter(project=project, name=name).values_list("number", flat=True).first()
+    return json_response(number)

@@ -1,0 +1,338 @@
+"""The job store: projects, spiders, jobs, exact per-state counts, tags, keys.
+
+Shaped for 10 million jobs per project: every job index leads with the
+project and ends with `ts DESC, id DESC`, so the first page of any filter
+reads only the rows it shows (see ../shared/performance.md).
+"""
+
+import hashlib
+import hmac
+import secrets
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .fields import PostgresGinIndex, TagsField
+
+
+class State(models.TextChoices):
+    PENDING = "pending"
+    RUNNING = "running"
+    FINISHED = "finished"
+    DELETED = "deleted"
+
+
+STATES = [state.value for state in State]
+# The states that the partial index job_active_ts covers: few rows, often asked for.
+UNFINISHED_STATES = [State.PENDING, State.RUNNING, State.DELETED]
+
+
+class Project(models.Model):
+    # The numeric id is the project's public identity (the 53 of /jobq/53/list),
+    # given by whoever creates the project, as on Scrapy Cloud.
+    id = models.PositiveBigIntegerField(primary_key=True)
+    name = models.CharField(max_length=255, blank=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="projects", blank=True
+    )
+    # The last spider id given out; new spiders get the next one.
+    last_spider_number = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.id} {self.name}".strip()
+
+    @property
+    def label(self):
+        return self.name or f"Project {self.id}"
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner"
+        MEMBER = "member"
+
+    project = models.ForeignKey(Project, models.CASCADE)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE)
+    role = models.CharField(max_length=8, choices=Role.choices, default=Role.MEMBER)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="membership_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} in {self.project_id} ({self.role})"
+
+
+class SpiderQuerySet(models.QuerySet):
+    def names(self, project):
+        """{spider pk: name} of a project: lines name spiders without a join."""
+        return dict(self.filter(project=project).values_list("pk", "name"))
+
+    def ensure(self, project, name):
+        """The project's spider of that name, created with the next id if new."""
+        spider = self.filter(project=project, name=name).first()
+        if spider is not None:
+            return spider
+        with transaction.atomic():
+            # The project row's lock serialises id assignment (SQLite's
+            # IMMEDIATE transactions serialise all writers anyway).
+            locked = Project.objects.select_for_update().get(pk=project.pk)
+            spider = self.filter(project=project, name=name).first()
+            if spider is None:
+                locked.last_spider_number += 1
+                locked.save(update_fields=["last_spider_number"])
+                spider = self.create(project=locked, number=locked.last_spider_number, name=name)
+        return spider
+
+
+class Spider(models.Model):
+    project = models.ForeignKey(Project, models.CASCADE, related_name="spiders")
+    # The spider's id inside its project: the 7 of job key 53/7/81.
+    number = models.PositiveIntegerField()
+    name = models.CharField(max_length=255)
+    # The last job number given out; job numbers never repeat within a spider.
+    last_job_number = models.PositiveBigIntegerField(default=0)
+
+    objects = SpiderQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["project", "name"]
+        constraints = [
+            # /ids/<project>/spider/<name> and spider= filters.
+            models.UniqueConstraint(fields=["project", "name"], name="spider_name_unique"),
+            # Job keys: project/number/job.
+            models.UniqueConstraint(fields=["project", "number"], name="spider_number_unique"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class JobQuerySet(models.QuerySet):
+    def for_project(self, project):
+        """Jobs of one project: every index starts with the project."""
+        return self.filter(project=project)
+
+    def in_states(self, states):
+        return self.filter(state__in=list(states))
+
+    def newest_first(self):
+        """Most recent `ts` first, ties broken by id: the order every index ends with."""
+        return self.order_by("-ts", "-id")
+
+    def after_key(self, ts, job_id):
+        """Jobs newer than the job at (ts, id), for `stop=`.
+
+        The redundant `ts >= ts` bounds the index scan, so the database stops
+        reading when it reaches the stop job instead of walking the rest.
+        """
+        return self.filter(Q(ts__gt=ts) | Q(ts=ts, id__gt=job_id), ts__gte=ts)
+
+    def before_key(self, ts, job_id):
+        """Jobs older than the job at (ts, id): the keyset cursor for the next page."""
+        return self.filter(Q(ts__lt=ts) | Q(ts=ts, id__lt=job_id), ts__lte=ts)
+
+
+class Job(models.Model):
+    project = models.ForeignKey(Project, models.CASCADE, db_index=False, related_name="jobs")
+    spider = models.ForeignKey(Spider, models.CASCADE, db_index=False, related_name="jobs")
+    number = models.PositiveBigIntegerField()
+    # "53/7/81", kept whole: the list answers it as is and stop=/key= find it by index.
+    key = models.CharField(max_length=64)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    # Milliseconds since the epoch, UTC: the time the job entered its state.
+    ts = models.BigIntegerField()
+    pending_time = models.BigIntegerField(null=True, blank=True)
+    running_time = models.BigIntegerField(null=True, blank=True)
+    finished_time = models.BigIntegerField(null=True, blank=True)
+    deleted_time = models.BigIntegerField(null=True, blank=True)
+    tags = TagsField()
+    close_reason = models.CharField(max_length=255, null=True, blank=True)
+    priority = models.SmallIntegerField(default=2)
+    units = models.PositiveIntegerField(default=1)
+    # Summary figures, from the Scrapy stats unless given explicitly.
+    items = models.BigIntegerField(null=True, blank=True)
+    pages = models.BigIntegerField(null=True, blank=True)
+    errors = models.BigIntegerField(null=True, blank=True)
+    spider_args = models.JSONField(null=True, blank=True)
+    version = models.CharField(max_length=255, null=True, blank=True)
+    scheduled_by = models.CharField(max_length=255, null=True, blank=True)
+    started_by = models.CharField(max_length=255, null=True, blank=True)
+    completed_by = models.CharField(max_length=255, null=True, blank=True)
+    scrapystats = models.JSONField(null=True, blank=True)
+    # Any other metadata, with its JSON types kept.
+    meta = models.JSONField(default=dict, blank=True)
+    # The `unique` value of a push: at most one active job holds it.
+    unique_key = models.CharField(max_length=255, null=True, blank=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # stop=, key=, /jobs/<key>, import upserts.
+            models.UniqueConstraint(fields=["key"], name="job_key_unique"),
+            # push with `unique`: the database refuses a second active job.
+            models.UniqueConstraint(
+                fields=["project", "unique_key"],
+                condition=Q(state__in=[State.PENDING, State.RUNNING], unique_key__isnull=False),
+                name="job_active_unique",
+            ),
+        ]
+        indexes = [
+            # list/count without a spider filter, and state=finished (97% of jobs).
+            models.Index(fields=["project", "-ts", "-id"], name="job_project_ts"),
+            # spider= filters, the spider summary, previous/next run of a spider.
+            models.Index(fields=["project", "spider", "-ts", "-id"], name="job_spider_ts"),
+            # state=pending/running/deleted, startjob's oldest pending job, live rows.
+            models.Index(
+                fields=["project", "state", "-ts", "-id"],
+                name="job_active_ts",
+                condition=Q(state__in=UNFINISHED_STATES),
+            ),
+            # has_tag= / lacks_tag= (`tags && ARRAY[...]`), PostgreSQL only.
+            PostgresGinIndex(fields=["tags"], name="job_tags_gin"),
+        ]
+
+    def __str__(self):
+        return self.key
+
+
+class JobCountQuerySet(models.QuerySet):
+    def total(self, project, states, spider_names=None):
+        """Jobs of the project in `states` (of the named spiders): one index lookup."""
+        counts = self.filter(project=project, state__in=list(states))
+        if spider_names is not None:
+            counts = counts.filter(spider__name__in=spider_names)
+        return counts.aggregate(total=models.Sum("n"))["total"] or 0
+
+    def by_state(self, project, spider=None):
+        """{state: count} for every state, zeros included."""
+        counts = self.filter(project=project)
+        if spider is not None:
+            counts = counts.filter(spider=spider)
+        found = dict(counts.values_list("state").annotate(total=models.Sum("n")))
+        return {state: found.get(state, 0) for state in STATES}
+
+
+class JobCount(models.Model):
+    """Exact number of jobs per (project, spider, state), kept in the same
+    transaction as every change, so count and summary never scan jobs."""
+
+    project = models.ForeignKey(Project, models.CASCADE, db_index=False)
+    spider = models.ForeignKey(Spider, models.CASCADE, db_index=False)
+    state = models.CharField(max_length=8, choices=State.choices)
+    n = models.BigIntegerField(default=0)
+
+    objects = JobCountQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "spider", "state"], name="jobcount_unique"),
+        ]
+
+
+class Tag(models.Model):
+    """Every tag a project's jobs have used: the dashboard's tag autocomplete."""
+
+    project = models.ForeignKey(Project, models.CASCADE, db_index=False)
+    name = models.CharField(max_length=255)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="tag_unique"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+def digest_of(raw_key):
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(revoked_at__isnull=True)
+
+    def find(self, raw_key):
+        """The active key whose digest matches, or None."""
+        digest = digest_of(raw_key)
+        key = self.active().filter(digest=digest).first()
+        # The lookup is by an index; compare again in constant time anyway.
+        if key is not None and hmac.compare_digest(key.digest, digest):
+            return key
+        return None
+
+
+class ApiKey(models.Model):
+    """An API key: shown once when created, stored only as its SHA-256 digest."""
+
+    name = models.CharField(max_length=100, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.CASCADE, null=True, blank=True, related_name="api_keys"
+    )
+    projects = models.ManyToManyField(Project, related_name="api_keys")
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    # The first characters, so people can tell their keys apart.
+    prefix = models.CharField(max_length=8, editable=False)
+    read_only = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.name or 'key'} ({self.prefix}…)"
+
+    @classmethod
+    def generate(cls, *, projects, name="", user=None, read_only=False):
+        """Create a key and return (key, raw): the raw key exists only here.
+
+        32 hex characters, like Scrapy Cloud's keys, so every client accepts it.
+        """
+        raw = secrets.token_hex(16)
+        key = cls.objects.create(
+            name=name, user=user, read_only=read_only, digest=digest_of(raw), prefix=raw[:8]
+        )
+        key.projects.set(projects)
+        return key, raw
+
+    @property
+    def is_active(self):
+        return self.revoked_at is None
+
+
+class BulkAction(models.Model):
+    """What someone did to many jobs at once in the dashboard, for the record."""
+
+    class Action(models.TextChoices):
+        ADD_TAG = "add_tag", "add tag"
+        REMOVE_TAG = "remove_tag", "remove tag"
+        DELETE = "delete"
+        RESTORE = "restore"
+
+    project = models.ForeignKey(Project, models.CASCADE)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    tag = models.CharField(max_length=255, blank=True)
+    # The filter or the keys it was applied to, as a query string.
+    selection = models.TextField(blank=True)
+    count = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.get_action_display()} on {self.count} jobs"

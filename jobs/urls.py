@@ -1,0 +1,42 @@
+from django.urls import path, register_converter
+
+from . import jobq_views
+
+
+class AnyIntConverter:
+    """Digits of any length: out-of-range ids answer 404 in the view, not 500."""
+
+    regex = "[0-9]+"
+
+    def to_python(self, value):
+        return int(value)
+
+    def to_url(self, value):
+        return str(value)
+
+
+register_converter(AnyIntConverter, "id")
+
+jobq_urlpatterns = [
+    path("jobq/<id:project_id>/count", jobq_views.jobq_count, name="jobq-count"),
+    path("jobq/<id:project_id>/list", jobq_views.jobq_list, name="jobq-list"),
+    path("jobq/<id:project_id>/summary", jobq_views.jobq_summary, name="jobq-summary"),
+    path("jobq/<id:project_id>/summary/<str:state>", jobq_views.jobq_summary, name="jobq-summary-state"),
+    path(
+        "jobq/<id:project_id>/<id:spider_number>/summary/<str:state>",
+        jobq_views.jobq_spider_summary,
+        name="jobq-spider-summary",
+    ),
+    path("jobq/<id:project_id>/jobsummary", jobq_views.jobq_jobsummary, name="jobq-jobsummary"),
+    path(
+        "jobs/<id:project_id>/<id:spider_number>/<id:job_number>",
+        jobq_views.job_metadata,
+        name="job-metadata",
+    ),
+    path(
+        "jobs/<id:project_id>/<id:spider_number>/<id:job_number>/<str:field>",
+        jobq_views.job_metadata,
+        name="job-metadata-field",
+    ),
+    path("ids/<id:project_id>/spider/<str:name>", jobq_views.spider_id, name="spider-id"),
+]

@@ -1,0 +1,77 @@
+import pytest
+import requests
+from scrapinghub import ScrapinghubClient
+
+from .factories import make_key, make_project
+
+
+@pytest.fixture(autouse=True)
+def _no_shub_env(monkeypatch):
+    # scrapinghub >= 2.9 lets these override the endpoint we pass.
+    for name in ("SHUB_JOBQ", "SHUB_STORAGE", "SH_APIKEY", "SHUB_APIKEY", "SHUB_JOBAUTH"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def project(db):
+    return make_project(53, "books")
+
+
+@pytest.fixture
+def other_project(db):
+    return make_project(54, "other")
+
+
+@pytest.fixture
+def apikey(project):
+    """A read-write key for project 53 (the raw key)."""
+    return make_key(project)
+
+
+@pytest.fixture
+def api(client, apikey):
+    """Django's test client with the key in Basic auth: api.get('/jobq/53/count')."""
+    import base64
+
+    token = base64.b64encode(f"{apikey}:".encode()).decode()
+    client.defaults["HTTP_AUTHORIZATION"] = f"Basic {token}"
+    return client
+
+
+@pytest.fixture
+def live(live_server, transactional_db):
+    return live_server
+
+
+@pytest.fixture
+def shub(live, project, apikey):
+    """The official client pointed at a live jobq; .get_project(53) works."""
+    client = ScrapinghubClient(apikey, endpoint=live.url + "/", use_msgpack=False)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def http(live, apikey):
+    """requests against the live server, authenticated: http.get('/jobq/53/list')."""
+    session = requests.Session()
+    session.auth = (apikey, "")
+
+    class Http:
+        url = live.url
+
+        def __getattr__(self, method):
+            return lambda path, **kw: session.request(method.upper(), live.url + path, **kw)
+
+    yield Http()
+    session.close()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _short_lived_connections():
+    """Threads of the live server close their connections after each request,
+    so the test database can be dropped at the end."""
+    from django.db import connections
+
+    for connection in connections.all():
+        connection.settings_dict["CONN_MAX_AGE"] = 0
