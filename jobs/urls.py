@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from . import jobq_views
+from . import jobq_views, views
 
 
 class AnyIntConverter:
@@ -39,4 +39,8 @@ jobq_urlpatterns = [
         name="job-metadata-field",
     ),
     path("ids/<id:project_id>/spider/<str:name>", jobq_views.spider_id, name="spider-id"),
+]
+
+page_urlpatterns = [
+    path("p/<id:project_id>/", views.job_list, name="job-list"),
 ]
