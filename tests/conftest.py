@@ -4,6 +4,10 @@ from scrapinghub import ScrapinghubClient
 
 from .factories import make_key, make_project
 
+# Playwright fixtures (browser, page, new_context, browser_user, live_url):
+# see tests/browser.py.
+from .browser import anonymous_page, browser, browser_user, live_url, new_context, page  # noqa: F401
+
 
 @pytest.fixture(autouse=True)
 def _no_shub_env(monkeypatch):
@@ -75,3 +79,16 @@ def _short_lived_connections():
 
     for connection in connections.all():
         connection.settings_dict["CONN_MAX_AGE"] = 0
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _static_without_manifest():
+    """Tests run without collectstatic, so pages name static files plainly
+    (the manifest storage would fail on every {% static %} tag)."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    storages = {**settings.STORAGES}
+    storages["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    with override_settings(STORAGES=storages):
+        yield
