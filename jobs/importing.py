@@ -84,8 +84,9 @@ def parse_line(text, line_number):
         if "state" not in data:
             raise MetadataError("state", "state is missing.")
         clean_state(data["state"])
+        # ts is the job's position in lists, not metadata.
+        ts = data.pop("ts", None)
         columns, custom = split_metadata(data)
-        ts = data.get("ts")
         if ts is None:
             ts = columns.get(f"{columns['state']}_time")
         if ts is None:
