@@ -17,13 +17,16 @@ class Command(BaseCommand):
             if options["verbosity"] >= 1:
                 self.stderr.write(f"\r{summary.total} jobs imported…", ending="")
 
-        stream = sys.stdin if file == "-" else open(file, encoding="utf-8")
+        try:
+            stream = sys.stdin if file == "-" else open(file, encoding="utf-8")
+        except OSError as exc:
+            raise CommandError(str(exc)) from None
         try:
             summary = import_lines(stream, batch_size=batch_size, progress=progress)
         except ImportLineError as exc:
             raise CommandError(f"{file}: {exc}. Nothing of its batch was written.") from None
-        except OSError as exc:
-            raise CommandError(str(exc)) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CommandError(f"{file}: {exc}") from None
         finally:
             if stream is not sys.stdin:
                 stream.close()
