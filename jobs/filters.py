@@ -57,6 +57,17 @@ class Int64Field(forms.IntegerField):
         super().__init__(**kwargs)
 
 
+class StateField(django_filters.fields.MultipleChoiceField):
+    """States, with empty values (`state=`) ignored like every other empty parameter."""
+
+    def to_python(self, value):
+        return [state for state in super().to_python(value) if state]
+
+
+class StateFilter(django_filters.MultipleChoiceFilter):
+    field_class = StateField
+
+
 class NameListFilter(django_filters.Filter):
     field_class = NameListField
 
@@ -72,9 +83,7 @@ class Int64Filter(django_filters.Filter):
 
 class JobFilter(django_filters.FilterSet):
     spider = NameListFilter(method="filter_spider", label="Spider")
-    state = django_filters.MultipleChoiceFilter(
-        choices=State.choices, method="filter_state", label="State"
-    )
+    state = StateFilter(choices=State.choices, method="filter_state", label="State")
     startts = Int64Filter(field_name="ts", lookup_expr="gte", label="From (ms, inclusive)")
     endts = Int64Filter(field_name="ts", lookup_expr="lt", label="To (ms, exclusive)")
     has_tag = NameListFilter(field_name="tags", lookup_expr="overlap", label="Has tag")
