@@ -154,8 +154,10 @@ def _keep_ids_ahead(spiders, batch):
 
 def remember_tags(pairs):
     """Record (project_id, tag) pairs for the dashboard's tag autocomplete."""
+    # In sorted order, so concurrent writers insert (and lock) the same rows
+    # in the same order and cannot deadlock.
     Tag.objects.bulk_create(
-        [Tag(project_id=project_id, name=name) for project_id, name in set(pairs)],
+        [Tag(project_id=project_id, name=name) for project_id, name in sorted(set(pairs))],
         ignore_conflicts=True,
     )
 
