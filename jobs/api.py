@@ -7,10 +7,13 @@ foreign and a missing project, JSON Lines with their content type.
 
 import base64
 import binascii
+import time
 from datetime import timedelta
 from functools import wraps
 
 import orjson
+from django.conf import settings
+from django.core.cache import cache
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -92,6 +95,34 @@ def authenticate(request):
     return key
 
 
+def throttle(key):
+    """429 when the key went over JOBQ_RATE_LIMIT requests in its window.
+
+    A fixed window counted in Django's cache (local memory: each server
+    process counts on its own).
+    """
+    limit = settings.JOBQ_RATE_LIMIT
+    if not limit:
+        return
+    requests, seconds = limit
+    window = int(time.time() // seconds)
+    name = f"jobq-rate:{key.pk}:{window}"
+    cache.add(name, 0, timeout=seconds + 1)
+    try:
+        used = cache.incr(name)
+    except ValueError:  # expired between add and incr
+        cache.add(name, 1, timeout=seconds + 1)
+        used = 1
+    if used > requests:
+        retry_after = max(1, int((window + 1) * seconds - time.time()) + 1)
+        raise ApiError(
+            429,
+            "throttled",
+            f"Too many requests: at most {requests} every {seconds} s; retry in {retry_after} s.",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
 def jobq_endpoint(*methods, write=False):
     """An API view: method check (405 with Allow), API key (401), write
     permission (403), and ApiError turned into its JSON answer.
@@ -117,6 +148,7 @@ def jobq_endpoint(*methods, write=False):
                 key = authenticate(request)
                 if key is None:
                     raise unauthorized()
+                throttle(key)
                 writes = write is True or (write and request.method in write)
                 if writes and key.read_only:
                     raise ApiError(403, "forbidden", "This API key is read-only.")

@@ -120,3 +120,17 @@ def test_unknown_api_route_is_a_json_404(api, job):
 
 def test_trailing_slash_is_not_a_route(api, job):
     assert api.get("/jobq/53/count/").status_code == 404
+
+
+def test_throttled_key_gets_429_with_retry_after(api, job, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.JOBQ_RATE_LIMIT = (3, 3600)
+    assert [api.get("/jobq/53/count").status_code for _ in range(3)] == [200] * 3
+    response = api.get("/jobq/53/count")
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) >= 1
+    assert response.json()["error"] == "throttled"
+    # other keys have their own allowance
+    assert api.get(f"/jobq/53/count?apikey={make_key(make_project(53))}", HTTP_AUTHORIZATION="").status_code == 200
