@@ -174,7 +174,22 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
 X_FRAME_OPTIONS = "DENY"
 
+def rate_from_env(name):
+    """"600/60" -> (600, 60): at most 600 requests a key every 60 s; unset: no limit."""
+    value = os.environ.get(name, "")
+    if not value:
+        return None
+    try:
+        requests, seconds = (int(part) for part in value.split("/"))
+        if requests <= 0 or seconds <= 0:
+            raise ValueError
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} must look like 600/60 (requests/seconds).") from None
+    return requests, seconds
+
+
 # JobQ API limits.
+JOBQ_RATE_LIMIT = rate_from_env("JOBQ_RATE_LIMIT")
 JOBQ_MAX_BODY_BYTES = env_int("JOBQ_MAX_BODY_BYTES", 50 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = JOBQ_MAX_BODY_BYTES
 
