@@ -336,3 +336,37 @@ class BulkAction(models.Model):
 
     def __str__(self):
         return f"{self.get_action_display()} on {self.count} jobs"
+
+
+class SyncCursor(models.Model):
+    """How far `sync_jobq` has copied one state of a project from another JobQ.
+
+    Everything in `state` on the source up to `newest_key` (the newest job of
+    the last completed pass) is copied; the next run asks only for what is
+    newer (`stop=newest_key`). A pass in progress is the range from
+    `pass_top_key` down to `pass_low_ts`, so an interrupted run resumes where
+    it stopped. The API key is never stored.
+    """
+
+    source_url = models.CharField(max_length=255)
+    source_project = models.PositiveBigIntegerField()
+    into_project = models.PositiveBigIntegerField()
+    state = models.CharField(max_length=8, choices=State.choices)
+    newest_key = models.CharField(max_length=64, blank=True)
+    newest_ts = models.BigIntegerField(null=True, blank=True)
+    pass_top_key = models.CharField(max_length=64, blank=True)
+    pass_top_ts = models.BigIntegerField(null=True, blank=True)
+    pass_low_ts = models.BigIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            # One cursor per source project, local project and state: sync_jobq's lookup.
+            models.UniqueConstraint(
+                fields=["source_url", "source_project", "into_project", "state"],
+                name="synccursor_unique",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.source_url} {self.source_project} -> {self.into_project} {self.state}: {self.newest_key or '-'}"
