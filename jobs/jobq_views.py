@@ -15,6 +15,7 @@ from .api import (
 )
 from .filters import JobFilter, ListParamsForm
 from .jobmeta import MAX_TEXT, METADATA_COLUMNS, columns_for, dumps_line, list_line, metadata_of, now_ms
+from .jobq_write_views import write_job_metadata
 from .keys import JobKey
 from .models import STATES, Job, JobCount, Spider, State
 
@@ -166,9 +167,12 @@ def job_row(project, spider_number, job_number):
     return row
 
 
-@jobq_endpoint("GET")
+@jobq_endpoint("GET", "POST", "DELETE", write={"POST", "DELETE"})
 def job_metadata(request, project_id, spider_number, job_number, field=None):
     project = project_for(request, project_id)
+    if request.method in ("POST", "DELETE"):
+        key = JobKey(project.pk, spider_number, job_number)
+        return write_job_metadata(request, project, key, field)
     row = job_row(project, spider_number, job_number)
     spider_name = Spider.objects.filter(pk=row["spider_id"]).values_list("name", flat=True).get()
     metadata = metadata_of(row, spider_name)

@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from . import jobq_views, views
+from . import jobq_views, jobq_write_views, views
 
 
 class AnyIntConverter:
@@ -28,6 +28,15 @@ jobq_urlpatterns = [
         name="jobq-spider-summary",
     ),
     path("jobq/<id:project_id>/jobsummary", jobq_views.jobq_jobsummary, name="jobq-jobsummary"),
+    path("jobq/<id:project_id>/push", jobq_write_views.jobq_push, name="jobq-push"),
+    path("jobq/<id:project_id>/startjob", jobq_write_views.jobq_startjob, name="jobq-startjob"),
+    path("jobq/<id:project_id>/update", jobq_write_views.jobq_update, name="jobq-update"),
+    path("jobq/<id:project_id>/cancel", jobq_write_views.jobq_cancel, name="jobq-cancel"),
+    path(
+        "jobq/<id:project_id>/<id:spider_number>/<id:job_number>/cancel",
+        jobq_write_views.jobq_cancel_job,
+        name="jobq-cancel-job",
+    ),
     path(
         "jobs/<id:project_id>/<id:spider_number>/<id:job_number>",
         jobq_views.job_metadata,
