@@ -138,6 +138,20 @@ class JobQuerySet(models.QuerySet):
         """Jobs older than the job at (ts, id): the keyset cursor for the next page."""
         return self.filter(Q(ts__lt=ts) | Q(ts=ts, id__lt=job_id), ts__lte=ts)
 
+    def runs_of_spider(self, job):
+        """The live (not deleted) jobs of the job's spider, for the index job_spider_ts."""
+        return self.filter(project_id=job.project_id, spider_id=job.spider_id).exclude(
+            state=State.DELETED
+        )
+
+    def previous_run(self, job):
+        """The spider's run just before `job` in (ts, id) order, or None: one index step."""
+        return self.runs_of_spider(job).before_key(job.ts, job.id).newest_first().only("key").first()
+
+    def next_run(self, job):
+        """The spider's run just after `job` in (ts, id) order, or None: one index step."""
+        return self.runs_of_spider(job).after_key(job.ts, job.id).order_by("ts", "id").only("key").first()
+
 
 class Job(models.Model):
     project = models.ForeignKey(Project, models.CASCADE, db_index=False, related_name="jobs")

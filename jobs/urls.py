@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from . import jobq_views, jobq_write_views, views
+from . import jobq_views, jobq_write_views, views, views_bulk, views_job, views_keys
 
 
 class AnyIntConverter:
@@ -52,4 +52,17 @@ jobq_urlpatterns = [
 
 page_urlpatterns = [
     path("p/<id:project_id>/", views.job_list, name="job-list"),
+    path(
+        "p/<id:project_id>/job/<id:spider_number>/<id:job_number>/",
+        views_job.job_detail,
+        name="job-detail",
+    ),
+    path(
+        "p/<id:project_id>/job/<id:spider_number>/<id:job_number>/tags/",
+        views_job.job_tags,
+        name="job-tags",
+    ),
+    path("p/<id:project_id>/bulk/", views_bulk.bulk_action, name="bulk-action"),
+    path("keys/", views_keys.api_keys, name="api-keys"),
+    path("keys/<id:key_id>/revoke/", views_keys.api_key_revoke, name="api-key-revoke"),
 ]

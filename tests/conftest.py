@@ -92,3 +92,50 @@ def _static_without_manifest():
     storages["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
     with override_settings(STORAGES=storages):
         yield
+
+
+# --- people: an owner, a member, an outsider and staff for access tests ------
+
+
+def _user(username, project=None, role=None, **extra):
+    from django.contrib.auth import get_user_model
+
+    from jobs.models import Membership
+
+    user = get_user_model().objects.create_user(username, password="pw", **extra)
+    if project is not None:
+        Membership.objects.create(project=project, user=user, role=role)
+    return user
+
+
+@pytest.fixture
+def owner(project):
+    """Owner of project 53."""
+    return _user("owner", project, "owner")
+
+
+@pytest.fixture
+def member(project):
+    """Member (not owner) of project 53."""
+    return _user("member", project, "member")
+
+
+@pytest.fixture
+def outsider(db, other_project):
+    """Member of project 54 only: project 53 must look missing to them."""
+    return _user("outsider", other_project, "member")
+
+
+@pytest.fixture
+def staff(db):
+    """Staff, member of nothing: sees every project."""
+    return _user("staff", is_staff=True)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing():
+    """Users with passwords cost ~0.8 s each with the real hasher; tests need none of its strength."""
+    from django.test import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield

@@ -1,0 +1,183 @@
+"""Bulk actions on the job list: add tag, remove tag, delete, restore.
+
+Who may: every member of the project (owners and members alike) and staff;
+deleting only moves jobs to the `deleted` state and restore moves them back,
+every action is recorded in BulkAction, so members need no owner to tidy up.
+Anyone else gets the same 404 as for a missing project.
+
+The flow works without JavaScript: the toolbar posts to `bulk-action`,
+which answers a confirmation page saying how many jobs will change; its
+form posts again with `confirm=1`, the change runs in one transaction
+with its BulkAction row, and the browser is redirected back to the list.
+With htmx the confirmation is swapped into the toolbar instead of a page.
+"""
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.validators import ProhibitNullCharactersValidator
+from django.db import transaction
+from django.http import QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from . import lifecycle
+from .access import project_for_user
+from .filters import JobFilter, JobKeyListField
+from .jobmeta import MAX_TEXT
+from .models import BulkAction, Job, State
+
+# More selected rows than any list page shows; "all matching" has no limit.
+MAX_SELECTED_KEYS = 1000
+# The filter parameters carried from the list to "all jobs matching this filter".
+FILTER_PARAMS = ("spider", "state", "startts", "endts", "has_tag", "lacks_tag")
+TAG_ACTIONS = (BulkAction.Action.ADD_TAG, BulkAction.Action.REMOVE_TAG)
+# A deleted job comes back as finished: JobQ deletes finished jobs, and
+# bringing one back as pending would make runners start it again.
+RESTORED_STATE = State.FINISHED
+
+
+class BulkForm(forms.Form):
+    action = forms.ChoiceField(choices=BulkAction.Action.choices)
+    tag = forms.CharField(
+        required=False, max_length=MAX_TEXT, validators=[ProhibitNullCharactersValidator()]
+    )
+    key = JobKeyListField(required=False)
+    all = forms.BooleanField(required=False)
+    confirm = forms.BooleanField(required=False)
+    # The list's query string, to go back to the same view of the list.
+    back = forms.CharField(required=False, max_length=4000)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("action") in TAG_ACTIONS and not data.get("tag"):
+            self.add_error("tag", "Name the tag to add or remove.")
+        if not data.get("all") and not data.get("key"):
+            raise forms.ValidationError(
+                "Select some jobs first, or choose all jobs matching the filter."
+            )
+        if len(data.get("key") or []) > MAX_SELECTED_KEYS:
+            raise forms.ValidationError(
+                f"At most {MAX_SELECTED_KEYS} jobs can be selected one by one; "
+                "choose all jobs matching the filter instead."
+            )
+        return data
+
+
+def filter_params(data):
+    """The filter part of a request, as a QueryDict (repeatable values kept)."""
+    params = QueryDict(mutable=True)
+    for name in FILTER_PARAMS:
+        values = [value for value in data.getlist(name) if value != ""]
+        if values:
+            params.setlist(name, values)
+    return params
+
+
+def list_url(project, back):
+    """The job list with the query string it was left with (a path of ours:
+    the query string is re-encoded, never used as a URL)."""
+    url = reverse("job-list", kwargs={"project_id": project.pk})
+    query = QueryDict(back or "").urlencode()
+    return f"{url}?{query}" if query else url
+
+
+def selected_jobs(project, form, data):
+    """(queryset, selection text, error) of the jobs the request names."""
+    if form.cleaned_data["all"]:
+        job_filter = JobFilter(data, project=project)
+        if not job_filter.is_valid():
+            errors = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in job_filter.errors.items())
+            return None, "", f"The filter is not valid ({errors})."
+        return job_filter.qs, filter_params(data).urlencode(), None
+    keys = [str(key) for key in form.cleaned_data["key"] if key.project_id == project.pk]
+    selection = QueryDict(mutable=True)
+    selection.setlist("key", keys)
+    return Job.objects.for_project(project).filter(key__in=keys), selection.urlencode(), None
+
+
+def jobs_that_change(jobs, action, tag):
+    """The part of the selection that the action would change: the count
+    shown and recorded is of jobs really changed."""
+    if action == BulkAction.Action.ADD_TAG:
+        return jobs.exclude(tags__overlap=[tag])
+    if action == BulkAction.Action.REMOVE_TAG:
+        return jobs.filter(tags__overlap=[tag])
+    if action == BulkAction.Action.DELETE:
+        return jobs.exclude(state=State.DELETED)
+    return jobs.filter(state=State.DELETED)
+
+
+def apply_bulk_action(*, project, user, action, tag, jobs, selection):
+    """Run the action on `jobs` and record it, all in one transaction; the
+    number of jobs changed. The lifecycle functions keep the per-state
+    counters and the Tag table exact."""
+    with transaction.atomic():
+        if action == BulkAction.Action.ADD_TAG:
+            count = lifecycle.add_tags(jobs, [tag])
+        elif action == BulkAction.Action.REMOVE_TAG:
+            count = lifecycle.remove_tags(jobs, [tag])
+        else:
+            state = State.DELETED if action == BulkAction.Action.DELETE else RESTORED_STATE
+            count = len(lifecycle.change_state(jobs, state, by=user.get_username()))
+        BulkAction.objects.create(
+            project=project,
+            user=user,
+            action=action,
+            tag=tag if action in TAG_ACTIONS else "",
+            selection=selection,
+            count=count,
+        )
+    return count
+
+
+def describe(action, tag, count):
+    """'Add tag “x” to 1,234 jobs' and friends, for the confirmation and the message."""
+    jobs = f"{count:,} job" + ("" if count == 1 else "s")
+    if action == BulkAction.Action.ADD_TAG:
+        return f"add tag “{tag}” to {jobs}"
+    if action == BulkAction.Action.REMOVE_TAG:
+        return f"remove tag “{tag}” from {jobs}"
+    if action == BulkAction.Action.DELETE:
+        return f"delete {jobs}"
+    return f"restore {jobs} (they become finished again)"
+
+
+@login_required
+@require_POST
+def bulk_action(request, project_id):
+    project = project_for_user(request.user, project_id)
+    form = BulkForm(request.POST)
+    back_url = list_url(project, request.POST.get("back", ""))
+    template = "jobs/bulk_confirm.html#confirm" if request.htmx else "jobs/bulk_confirm.html"
+    context = {"project": project, "form": form, "back_url": back_url}
+    # htmx swaps only 2xx answers: the error goes in the toolbar with a 200.
+    invalid = 200 if request.htmx else 400
+    if not form.is_valid():
+        return render(request, template, context, status=invalid)
+    action, tag = form.cleaned_data["action"], form.cleaned_data["tag"].strip()
+    jobs, selection, error = selected_jobs(project, form, request.POST)
+    if error:
+        form.add_error(None, error)
+        return render(request, template, context, status=invalid)
+    jobs = jobs_that_change(jobs, action, tag)
+    if not form.cleaned_data["confirm"]:
+        count = jobs.count()
+        context.update(count=count, question=describe(action, tag, count), carried=carried_fields(request.POST))
+        return render(request, template, context)
+    count = apply_bulk_action(
+        project=project, user=request.user, action=action, tag=tag, jobs=jobs, selection=selection
+    )
+    messages.success(request, "Done: " + describe(action, tag, count) + ".")
+    return redirect(back_url)
+
+
+def carried_fields(data):
+    """[(name, value), …] of the request, to post again with confirm=1."""
+    return [
+        (name, value)
+        for name in data
+        if name not in ("csrfmiddlewaretoken", "confirm")
+        for value in data.getlist(name)
+    ]

@@ -1,0 +1,151 @@
+"""The job detail page and its inline tag editor.
+
+Access is checked here, in every view, never only in the template: the tag
+editor is a partial that htmx fetches on its own. Members and owners may
+edit tags; anyone else gets the same 404 as for a missing project.
+"""
+
+import json
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.validators import ProhibitNullCharactersValidator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from . import lifecycle
+from .access import project_for_user
+from .jobdetail import close_reason_text, job_url_kwargs, stats_groups, timeline
+from .jobmeta import MAX_TEXT, METADATA_COLUMNS, TIME_FIELDS, metadata_of, now_ms
+from .models import Job, Tag
+
+# Tags offered in the editor's autocomplete; the Tag table is small per project.
+TAG_SUGGESTIONS = 500
+# Metadata fields with a section of their own on the page.
+OWN_SECTIONS = {"tags", "spider_args", "scrapystats", "close_reason", "project", "spider", "state", *TIME_FIELDS}
+
+
+def job_for(project, spider_number, job_number):
+    """The project's job with that key (one lookup on the unique key index), or 404."""
+    key = f"{project.pk}/{spider_number}/{job_number}"
+    job = Job.objects.select_related("spider").filter(project=project, key=key).first()
+    if job is None:
+        raise Http404("No such job.")
+    return job
+
+
+def metadata_for(job):
+    """The job's metadata exactly as GET /jobs/<key> answers it."""
+    row = {column: getattr(job, column) for column in METADATA_COLUMNS}
+    return metadata_of(row, job.spider.name)
+
+
+def display_value(value):
+    """(text, is_json): scalars as they are, objects and lists as compact JSON."""
+    if isinstance(value, (dict, list)) or value is None or isinstance(value, bool):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True), True
+    return str(value), False
+
+
+def other_fields(metadata, job):
+    """[(name, text, is_json), …]: every metadata field without its own section,
+    then the summary figures the list shows."""
+    fields = [
+        (name, *display_value(value)) for name, value in metadata.items() if name not in OWN_SECTIONS
+    ]
+    for name in ("items", "pages", "errors"):
+        value = getattr(job, name)
+        if value is not None and name not in metadata:
+            fields.append((name, f"{value:,}", False))
+    return fields
+
+
+def tags_context(request, project, job, *, error=None, status=None):
+    return {
+        "project": project,
+        "job": job,
+        "tags_url": reverse("job-tags", kwargs=job_url_kwargs(job.key)),
+        "tag_error": error,
+        "tag_status": status,
+    }
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def job_detail(request, project_id, spider_number, job_number):
+    project = project_for_user(request.user, project_id)
+    job = job_for(project, spider_number, job_number)
+    metadata = metadata_for(job)
+    previous_run = Job.objects.previous_run(job)
+    next_run = Job.objects.next_run(job)
+    jobs_path = reverse("job-metadata", kwargs=job_url_kwargs(job.key))
+    jobq_path = reverse("jobq-jobsummary", kwargs={"project_id": project.pk}) + f"?key={job.key}"
+    context = {
+        **tags_context(request, project, job),
+        "spider": job.spider,
+        "metadata": metadata,
+        "fields": other_fields(metadata, job),
+        "steps": timeline(metadata, now_ms()),
+        "close_reason": metadata.get("close_reason"),
+        "close_reason_text": close_reason_text(metadata.get("close_reason"), job.state),
+        "stats_groups": stats_groups(metadata.get("scrapystats")),
+        "spider_args": sorted((metadata.get("spider_args") or {}).items()),
+        "previous_run": previous_run,
+        "next_run": next_run,
+        "previous_url": previous_run and reverse("job-detail", kwargs=job_url_kwargs(previous_run.key)),
+        "next_url": next_run and reverse("job-detail", kwargs=job_url_kwargs(next_run.key)),
+        "jobs_url": request.build_absolute_uri(jobs_path),
+        "jobq_url": request.build_absolute_uri(jobq_path),
+        "metadata_json": json.dumps(metadata, ensure_ascii=False, indent=2, sort_keys=False),
+        "tag_suggestions": Tag.objects.filter(project=project)
+        .order_by("name")
+        .values_list("name", flat=True)[:TAG_SUGGESTIONS],
+        "list_url": reverse("job-list", kwargs={"project_id": project.pk}),
+    }
+    # Previous/next links swap only the job (#job) under htmx; a history
+    # restore after a cache miss needs the whole page.
+    partial = request.htmx and not request.htmx.history_restore_request
+    return render(request, "jobs/job_detail.html#job" if partial else "jobs/job_detail.html", context)
+
+
+class TagForm(forms.Form):
+    action = forms.ChoiceField(choices=[("add", "Add"), ("remove", "Remove")])
+    tag = forms.CharField(
+        max_length=MAX_TEXT, strip=True, validators=[ProhibitNullCharactersValidator()]
+    )
+
+
+@login_required
+@require_POST
+def job_tags(request, project_id, spider_number, job_number):
+    """Add or remove one tag of one job; the partial for htmx, a redirect otherwise."""
+    project = project_for_user(request.user, project_id)
+    job = job_for(project, spider_number, job_number)
+    form = TagForm(request.POST)
+    error = status = None
+    if form.is_valid():
+        tag, action = form.cleaned_data["tag"], form.cleaned_data["action"]
+        this_job = Job.objects.filter(pk=job.pk)
+        if action == "add":
+            lifecycle.add_tags(this_job, [tag])
+            status = f"Tag {tag} added."
+        else:
+            lifecycle.remove_tags(this_job, [tag])
+            status = f"Tag {tag} removed."
+        job.refresh_from_db(fields=["tags"])
+    else:
+        error = " ".join(f"{name}: {' '.join(errs)}" if name != "tag" else " ".join(errs) for name, errs in form.errors.items())
+        error = f"The tag was not changed. {error}"
+    if request.htmx:
+        context = tags_context(request, project, job, error=error, status=status)
+        return render(request, "jobs/job_detail.html#tags", context)
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, status)
+    return redirect("job-detail", **job_url_kwargs(job.key))
