@@ -85,6 +85,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Pages show times in the browser's zone (the `tz` cookie), UTC without it.
+    "jobs.timezones.TimezoneMiddleware",
 ]
 
 ROOT_URLCONF = "jobqsite.urls"

@@ -52,6 +52,10 @@ jobq_urlpatterns = [
 
 page_urlpatterns = [
     path("p/<id:project_id>/", views.job_list, name="job-list"),
+    # The job list's partial and exports, with the list's filters.
+    path("p/<id:project_id>/live", views.job_list_live, name="job-list-live"),
+    path("p/<id:project_id>/export.csv", views.job_export_csv, name="job-export-csv"),
+    path("p/<id:project_id>/export.jsonl", views.job_export_jsonl, name="job-export-jsonl"),
     path(
         "p/<id:project_id>/job/<id:spider_number>/<id:job_number>/",
         views_job.job_detail,

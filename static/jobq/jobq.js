@@ -1,0 +1,96 @@
+// jobq's own JavaScript: small, no build, everything by event delegation so
+// that content swapped in by htmx needs no re-binding. Pages work without it.
+(function () {
+  "use strict";
+  document.documentElement.classList.add("js");
+
+  // --- Time zone: pages render times in the zone of the `tz` cookie. ---------
+  var zone = "";
+  try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { /* old browser */ }
+  var match = document.cookie.match(/(?:^|;\s*)tz=([^;]*)/);
+  var cookieZone = match ? decodeURIComponent(match[1]) : "";
+  if (zone && cookieZone !== zone) {
+    document.cookie = "tz=" + encodeURIComponent(zone) + "; path=/; max-age=31536000; samesite=lax";
+    // Once per tab, re-render a page that was drawn in another zone.
+    document.addEventListener("DOMContentLoaded", function () {
+      var shown = document.body.dataset.tz;
+      if (shown && shown !== zone && !sessionStorage.getItem("jobq-tz-reload")) {
+        sessionStorage.setItem("jobq-tz-reload", "1");
+        location.reload();
+      }
+    });
+  }
+
+  function typing(target) {
+    return target.closest && target.closest("input, textarea, select, [contenteditable]");
+  }
+
+  // --- Keyboard shortcuts: / j k ? -------------------------------------------
+  function rows() {
+    return Array.prototype.slice.call(document.querySelectorAll("#jobs tbody tr[id^='job-']"));
+  }
+
+  function moveRow(step) {
+    var all = rows();
+    if (!all.length) return;
+    var current = document.activeElement && document.activeElement.closest("#jobs tbody tr");
+    var index = current ? all.indexOf(current) + step : (step > 0 ? 0 : all.length - 1);
+    index = Math.max(0, Math.min(all.length - 1, index));
+    var link = all[index].querySelector("a");
+    if (link) {
+      link.focus();
+      all[index].scrollIntoView({ block: "nearest" });
+    }
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+    var dialog = document.getElementById("shortcuts");
+    if (event.key === "/") {
+      var filter = document.getElementById("spider-add");
+      if (filter) { event.preventDefault(); filter.focus(); }
+    } else if (event.key === "j") {
+      moveRow(1);
+    } else if (event.key === "k") {
+      moveRow(-1);
+    } else if (event.key === "?" && dialog && !dialog.open) {
+      event.preventDefault();
+      dialog.showModal();
+    }
+  });
+
+  // --- Copy buttons: <button data-copy="element-id"> -------------------------
+  function copyText(text, button) {
+    function done() {
+      var label = button.textContent;
+      button.textContent = "Copied";
+      setTimeout(function () { button.textContent = label; }, 1500);
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () { fallbackCopy(text) && done(); });
+    } else if (fallbackCopy(text)) {
+      done();
+    }
+  }
+
+  function fallbackCopy(text) {
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.appendChild(area);
+    area.select();
+    var ok = false;
+    try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+    document.body.removeChild(area);
+    return ok;
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-copy]");
+    if (!button) return;
+    var source = document.getElementById(button.dataset.copy);
+    if (source) copyText(source.textContent, button);
+  });
+})();
