@@ -88,7 +88,7 @@ def test_first_run_loads_demo_jobs_and_second_run_reuses_everything(client, djan
     assert answer.status_code == 200
     assert answer.json() == Job.objects.filter(project_id=project_id, state="finished").count()
     assert client.login(username=username, password=password)
-    assert client.get("/admin/").status_code == 200
+    assert client.get("/admin/jobs/job/").status_code == 200
 
 
 @pytest.mark.django_db
