@@ -26,11 +26,19 @@ from .models import ApiKey
 MAX_KEYS_SHOWN = 200
 
 
+class ProjectChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj):
+        return f"{obj.label} #{obj.pk}"
+
+
 class ApiKeyForm(forms.Form):
     name = forms.CharField(
-        max_length=100, label="Name", help_text="What the key is for, e.g. “nightly export”."
+        max_length=100,
+        label="Name",
+        help_text="What the key is for, e.g. “nightly export”.",
+        widget=forms.TextInput(attrs={"aria-describedby": "name-help", "autocomplete": "off"}),
     )
-    projects = forms.ModelMultipleChoiceField(
+    projects = ProjectChoiceField(
         queryset=None,
         widget=forms.CheckboxSelectMultiple,
         label="Projects",

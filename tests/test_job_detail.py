@@ -121,7 +121,9 @@ def test_htmx_gets_the_job_partial_others_the_page(client, owner, job):
     assert "HX-Request" in full["Vary"]
     partial = client.get(URL.format(7), headers={"HX-Request": "true"})
     assert partial.status_code == 200
-    assert b"<html" not in partial.content and partial.content.lstrip().startswith(b'<article id="job"')
+    html = partial.content.decode()
+    assert "<html" not in html and '<article id="job"' in html
+    assert html.lstrip().startswith("<title>books 53/1/7 · jobq</title>")
     # a history restore (htmx's cache missed) needs the whole page
     restore = client.get(URL.format(7), headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
     assert b"<html" in restore.content
