@@ -1,0 +1,408 @@
+"""Mirroring another JobQ: the work behind `sync_jobq`.
+
+The source is any server that speaks the JobQ read API (Scrapy Cloud, or
+another jobq), read through the official client, whose retry policy this
+inherits (408, 429, 502, 503, 504, connection errors and timeouts).
+
+Incremental, as the JobQ documentation recommends: for each state the
+newest key copied is kept in a SyncCursor and the next run lists only what
+is newer (`stop=`). A run walks the listing newest-first in pages bounded by
+`endts` (a keyset on `ts`, which jobs leaving the state cannot shift, unlike
+`start=` offsets) and writes each page in one transaction together with how
+far it got, so an interruption leaves neither a gap nor a duplicate: the next
+run finishes the interrupted pass first, then starts a new one from the top.
+Writes go through the importer's upsert by key, so copying a job twice
+changes nothing and a job that changed state moves between the counters.
+
+Pending and running are small and change all the time: they are listed
+whole on every run, and local jobs still in those states that the source no
+longer lists there are looked up one by one, so a job that finished (or was
+deleted) on the source never stays running here.
+"""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import orjson
+from django.db import transaction
+from requests.exceptions import HTTPError
+from scrapinghub.hubstorage import HubstorageClient
+
+from .importing import ImportLineError, ImportSummary, parse_line, write_batch
+from .jobmeta import STANDARD_FIELDS
+from .keys import JobKey, parse_job_key
+from .models import Job, State, SyncCursor
+
+PAGE_SIZE = 1000
+DEFAULT_WORKERS = 4
+# Listed whole on every run; the others incrementally with stop=.
+RELISTED_STATES = (State.PENDING, State.RUNNING)
+# The order of the passes: a job fetched later reflects a later state.
+PASS_ORDER = (State.PENDING, State.RUNNING, State.FINISHED, State.DELETED)
+# Metadata modes: every job's GET /jobs/<key> (exact), or the list lines
+# with jobmeta= (standard fields plus the custom fields named).
+FULL, LIST = "full", "list"
+# The standard fields a list line carries with jobmeta=; key/ts/state come anyway.
+LIST_JOBMETA = sorted(STANDARD_FIELDS - {"project", "state"})
+
+
+class SyncError(Exception):
+    """The source refused or failed in a way retrying does not fix."""
+
+
+@dataclass
+class StateSummary:
+    listed: int = 0
+    fetched: int = 0
+    written: ImportSummary = field(default_factory=ImportSummary)
+    stale: int = 0
+    vanished: int = 0
+
+    def __str__(self):
+        w = self.written
+        text = f"{self.listed} listed, "
+        if self.fetched:
+            text += f"{self.fetched} fetched, "
+        text += f"{w.created} copied, {w.updated} updated, {w.unchanged} unchanged"
+        if self.stale:
+            text += f", {self.stale} older than here"
+        if self.vanished:
+            text += f", {self.vanished} gone from the source"
+        return text
+
+
+@dataclass
+class SyncSummary:
+    states: dict = field(default_factory=dict)
+
+    def of(self, state):
+        return self.states.setdefault(state, StateSummary())
+
+    @property
+    def listed(self):
+        return sum(s.listed for s in self.states.values())
+
+    @property
+    def fetched(self):
+        return sum(s.fetched for s in self.states.values())
+
+    def count(self, name):
+        return sum(getattr(s.written, name) for s in self.states.values())
+
+    def __str__(self):
+        parts = "; ".join(f"{state}: {summary}" for state, summary in self.states.items())
+        return (
+            f"{self.listed} jobs listed, {self.fetched} metadata fetched: "
+            f"{self.count('created')} copied, {self.count('updated')} updated, "
+            f"{self.count('unchanged')} unchanged ({parts})."
+        )
+
+
+class Source:
+    """The source JobQ, read with the official client.
+
+    The endpoint is passed explicitly for both the storage and the JobQ
+    API, so SHUB_STORAGE/SHUB_JOBQ in the environment cannot redirect it.
+    Requests sessions are not shared between threads: each worker thread
+    gets its own client.
+    """
+
+    def __init__(self, url, apikey, project_id, *, max_retries=None, max_retry_time=None):
+        self.url = url.rstrip("/") + "/"
+        self.project_id = project_id
+        self._options = dict(
+            auth=apikey,
+            endpoint=self.url,
+            jobq_endpoint=self.url,
+            use_msgpack=False,
+            max_retries=max_retries,
+            max_retry_time=max_retry_time,
+        )
+        self._local = threading.local()
+        self._clients = []
+
+    def client(self):
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = HubstorageClient(**self._options)
+            self._clients.append(client)
+        return client
+
+    def close(self):
+        for client in self._clients:
+            client.session.close()
+
+    def _call(self, what, function, *, missing_ok=False):
+        try:
+            return function()
+        except HTTPError as exc:
+            response = exc.response
+            if response is None:
+                raise SyncError(f"{what}: {exc}") from None
+            if missing_ok and response.status_code == 404:
+                return None
+            try:
+                detail = response.json().get("message", "")
+            except (ValueError, AttributeError):
+                detail = response.text[:200]
+            raise SyncError(f"{what}: {response.status_code} {detail}".strip()) from None
+
+    def list(self, **params):
+        """One page of /jobq/<project>/list, as a list of dicts."""
+        params = {name: value for name, value in params.items() if value is not None}
+        jobq = self.client().get_project(self.project_id).jobq
+        return self._call(f"list {params}", lambda: list(jobq.list(**params)))
+
+    def metadata(self, key):
+        """GET /jobs/<key>, or None when the job no longer exists."""
+        job = self.client().get_job(key)
+        return self._call(f"metadata of {key}", lambda: dict(job.metadata._data), missing_ok=True)
+
+
+def cursor_for(source_url, source_project, into_project, state):
+    return SyncCursor.objects.get_or_create(
+        source_url=source_url.rstrip("/"),
+        source_project=source_project,
+        into_project=into_project,
+        state=state,
+    )[0]
+
+
+def pages_down(source, *, state, endts=None, stop=None, startts=None, page_size=PAGE_SIZE, jobmeta=None):
+    """Pages of list lines in `state`, newest first, from `endts` (exclusive)
+    down to `stop` (exclusive) and `startts` (inclusive).
+
+    Yields (lines, low_ts): every job with ts >= low_ts above the bound has
+    been yielded once the page is handled. Pages are bounded by `endts`, so
+    a job leaving the state never shifts the next page; the jobs of the
+    lowest millisecond of a page are listed again by the next one and
+    skipped here. A page all within one millisecond is read whole by offset.
+    """
+    common = dict(state=state, stop=stop, jobmeta=jobmeta)
+    seen = set()  # keys already yielded whose ts is the next page's top
+    while True:
+        lines = source.list(**common, startts=startts, endts=endts, count=page_size)
+        if len(lines) == page_size and lines[0]["ts"] == lines[-1]["ts"]:
+            moment = lines[0]["ts"]
+            start = len(lines)
+            while True:
+                more = source.list(
+                    **common, startts=moment, endts=moment + 1, start=start, count=page_size
+                )
+                lines += more
+                start += len(more)
+                if len(more) < page_size:
+                    break
+            yield [line for line in lines if line["key"] not in seen], moment
+            seen, endts = set(), moment
+            continue
+        fresh = [line for line in lines if line["key"] not in seen]
+        if not lines:
+            return
+        low = lines[-1]["ts"]
+        yield fresh, low
+        if len(lines) < page_size:
+            return
+        seen, endts = {line["key"] for line in lines if line["ts"] == low}, low + 1
+
+
+class Mirror:
+    """One run of copying a source project into a local project."""
+
+    def __init__(self, source, *, into, metadata=FULL, meta_fields=(), workers=DEFAULT_WORKERS,
+                 page_size=PAGE_SIZE, progress=None):
+        self.source = source
+        self.into = into
+        self.mode = metadata
+        self.meta_fields = set(meta_fields)
+        self.jobmeta = ["spider"] if metadata == FULL else LIST_JOBMETA + sorted(self.meta_fields)
+        self.workers = workers
+        self.page_size = page_size
+        self.progress = progress
+        self.summary = SyncSummary()
+        self._pool = ThreadPoolExecutor(workers) if metadata == FULL and workers > 1 else None
+
+    def close(self):
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    # --- keys ---
+
+    def local_key(self, source_key):
+        key = parse_job_key(source_key)
+        return str(JobKey(self.into, key.spider_number, key.number))
+
+    def source_key(self, local_key):
+        key = parse_job_key(local_key)
+        return str(JobKey(self.source.project_id, key.spider_number, key.number))
+
+    # --- metadata ---
+
+    def _fetch(self, keys):
+        if self._pool is None:
+            return [self.source.metadata(key) for key in keys]
+        return list(self._pool.map(self.source.metadata, keys))
+
+    def complete(self, lines, state_summary):
+        """(list line, full metadata) of each job, without the ones gone since."""
+        if self.mode == LIST:
+            return [(line, self._from_list_line(line)) for line in lines]
+        found = self._fetch([line["key"] for line in lines])
+        state_summary.fetched += len(lines)
+        state_summary.vanished += found.count(None)
+        return [(line, meta) for line, meta in zip(lines, found) if meta is not None]
+
+    @staticmethod
+    def _from_list_line(line):
+        meta = {name: value for name, value in line.items() if name not in ("key", "ts", "elapsed")}
+        meta.setdefault("tags", [])
+        return meta
+
+    def to_import_line(self, line, meta):
+        """The importer's line for a job: its metadata with the local key and
+        project, and its ts. When the job changed state between the list and
+        the fetch, the time it entered the new state is its ts."""
+        ts = line["ts"]
+        if meta.get("state") != line["state"]:
+            ts = meta.get(f"{meta.get('state')}_time", ts)
+        return {**meta, "project": self.into, "key": self.local_key(line["key"]), "ts": ts}
+
+    # --- writing ---
+
+    def write(self, pairs, state_summary, cursor=None, cursor_fields=()):
+        """Upsert the jobs and save the cursor in one transaction."""
+        jobs = [self.to_import_line(line, meta) for line, meta in pairs]
+        local = {
+            key: (ts, custom)
+            for key, ts, custom in Job.objects.filter(key__in=[job["key"] for job in jobs]).values_list(
+                "key", "ts", "meta"
+            )
+        }
+        local_ts = {key: ts for key, (ts, _custom) in local.items()}
+        if self.mode == LIST:
+            # The list answers only the custom fields it was asked for: keep
+            # the others as they are here rather than erase them.
+            for job in jobs:
+                for name, value in (local.get(job["key"], (0, {}))[1] or {}).items():
+                    if name not in self.meta_fields:
+                        job.setdefault(name, value)
+        # A job already here in a later state than the one fetched (two
+        # passes raced with a change on the source) is never moved back.
+        fresh = [job for job in jobs if local_ts.get(job["key"], -1) <= job["ts"]]
+        state_summary.stale += len(jobs) - len(fresh)
+        parsed = []
+        for number, job in enumerate(fresh, 1):
+            try:
+                parsed.append(parse_line(orjson.dumps(job).decode(), number))
+            except ImportLineError as exc:
+                raise SyncError(f"job {job['key']} cannot be stored: {exc.message}") from None
+        with transaction.atomic():
+            if parsed:
+                try:
+                    write_batch(parsed, state_summary.written)
+                except ImportLineError as exc:
+                    key = parsed[exc.line_number - 1].key
+                    raise SyncError(f"job {key} cannot be stored: {exc.message}") from None
+            if cursor is not None:
+                cursor.save(update_fields=[*cursor_fields, "updated_at"])
+        if self.progress:
+            self.progress(self.summary)
+
+    # --- passes ---
+
+    def sync_state(self, cursor):
+        state = cursor.state
+        state_summary = self.summary.of(state)
+        if state in RELISTED_STATES:
+            self._relist(cursor, state_summary)
+            return
+        bound = self._bound(cursor)
+        if cursor.pass_top_key:
+            # Finish the pass an earlier run left half-way.
+            self._walk(cursor, state_summary, endts=cursor.pass_low_ts + 1, **bound)
+        self._walk(cursor, state_summary, **self._bound(cursor))
+
+    def _bound(self, cursor):
+        """stop= at the newest key copied, while that job is still where it
+        was; startts= at its ts in any case, so a stop key that moved (the
+        job was deleted since) never hides the jobs newer than the cursor."""
+        if not cursor.newest_key:
+            return {}
+        bound = {"startts": cursor.newest_ts}
+        still = self.source.list(key=cursor.newest_key, state=cursor.state, jobmeta=["state"])
+        if still and still[0]["ts"] == cursor.newest_ts:
+            bound["stop"] = cursor.newest_key
+        return bound
+
+    def _walk(self, cursor, state_summary, **bounds):
+        for lines, low in pages_down(
+            self.source, state=cursor.state, page_size=self.page_size, jobmeta=self.jobmeta, **bounds
+        ):
+            state_summary.listed += len(lines)
+            if not cursor.pass_top_key and lines:
+                cursor.pass_top_key, cursor.pass_top_ts = lines[0]["key"], lines[0]["ts"]
+            cursor.pass_low_ts = low
+            fields = ["pass_top_key", "pass_top_ts", "pass_low_ts"]
+            self.write(self.complete(lines, state_summary), state_summary, cursor, fields)
+        if cursor.pass_top_key:
+            cursor.newest_key, cursor.newest_ts = cursor.pass_top_key, cursor.pass_top_ts
+            cursor.pass_top_key, cursor.pass_top_ts, cursor.pass_low_ts = "", None, None
+            cursor.save()
+
+    def _relist(self, cursor, state_summary):
+        listed = set()
+        newest = None
+        for lines, _low in pages_down(
+            self.source, state=cursor.state, page_size=self.page_size, jobmeta=self.jobmeta
+        ):
+            state_summary.listed += len(lines)
+            newest = newest or (lines[0] if lines else None)
+            listed.update(self.local_key(line["key"]) for line in lines)
+            self.write(self.complete(lines, state_summary), state_summary)
+        # Jobs here still in this state that the source lists no more have
+        # moved on there: bring their current metadata.
+        left = Job.objects.filter(project_id=self.into, state=cursor.state).exclude(key__in=listed)
+        left_keys = list(left.values_list("key", "ts"))
+        for start in range(0, len(left_keys), self.page_size):
+            chunk = left_keys[start : start + self.page_size]
+            found = self._fetch([self.source_key(key) for key, _ts in chunk])
+            state_summary.fetched += len(chunk)
+            state_summary.vanished += found.count(None)
+            pairs = [
+                ({"key": self.source_key(key), "ts": ts, "state": cursor.state}, meta)
+                for (key, ts), meta in zip(chunk, found)
+                if meta is not None
+            ]
+            self.write(pairs, state_summary)
+        if newest is not None:
+            cursor.newest_key, cursor.newest_ts = newest["key"], newest["ts"]
+            cursor.save()
+
+
+def sync_project(*, source_url, apikey, project, into=None, states=None, metadata=FULL,
+                 meta_fields=(), workers=DEFAULT_WORKERS, page_size=PAGE_SIZE,
+                 max_retries=None, max_retry_time=None, progress=None):
+    """Copy a source project's jobs into the local project `into` (default:
+    the same id); returns a SyncSummary. See the module docstring."""
+    into = project if into is None else into
+    wanted = set(states or PASS_ORDER)
+    source = Source(source_url, apikey, project, max_retries=max_retries, max_retry_time=max_retry_time)
+    mirror = Mirror(source, into=into, metadata=metadata, meta_fields=meta_fields, workers=workers,
+                    page_size=page_size, progress=progress)
+    try:
+        for state in PASS_ORDER:
+            if state in wanted:
+                mirror.sync_state(cursor_for(source.url, project, into, state))
+    finally:
+        mirror.close()
+        source.close()
+    return mirror.summary
+
+
+def progress_line(summary):
+    """One line of progress, for a terminal that rewrites it in place."""
+    return (
+        f"\r{summary.listed} listed, {summary.fetched} fetched, {summary.count('created')} copied, "
+        f"{summary.count('updated')} updated…"
+    )

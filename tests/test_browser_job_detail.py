@@ -1,0 +1,93 @@
+"""The job detail page and the bulk toolbar in Chromium: htmx edits in place."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from jobs.models import BulkAction, Job
+
+from .factories import BASE_TS, add_job, add_jobs, job_line
+
+pytestmark = pytest.mark.browser
+
+
+def test_edit_a_tag_inline_on_the_detail_page(page, live_url, project):
+    add_job(number=7, tags=["old"], close_reason="finished", running_time=BASE_TS, finished_time=BASE_TS + 65_000, ts=BASE_TS + 65_000)
+    page.goto(live_url("/p/53/job/1/7/"))
+    expect(page.get_by_role("heading", name="Timeline")).to_be_visible()
+    # a marker that a full page load would wipe: the edit must happen in place
+    page.evaluate("window.stillHere = true")
+
+    page.get_by_label("Add a tag").fill("fresh")
+    page.get_by_role("button", name="Add", exact=True).click()
+    tags = page.get_by_role("list", name="Tags of 53/1/7")
+    expect(tags).to_contain_text("fresh")
+    expect(page.get_by_role("status")).to_have_text("Tag fresh added.")
+    # focus is back in the input, ready for the next tag
+    expect(page.get_by_label("Add a tag")).to_be_focused()
+    assert Job.objects.get(key="53/1/7").tags == ["old", "fresh"]
+
+    page.get_by_role("button", name="Remove tag old").click()
+    expect(tags).not_to_contain_text("old")
+    assert Job.objects.get(key="53/1/7").tags == ["fresh"]
+    assert page.evaluate("window.stillHere") is True
+    assert page.url == live_url("/p/53/job/1/7/")
+
+
+def test_tags_without_javascript(new_context, browser_user, live_url, project):
+    add_job(number=7, tags=[])
+    page = new_context(browser_user, java_script_enabled=False).new_page()
+    page.goto(live_url("/p/53/job/1/7/"))
+    page.get_by_label("Add a tag").fill("plain")
+    page.get_by_role("button", name="Add", exact=True).click()
+    expect(page.get_by_text("Tag plain added.")).to_be_visible()
+    expect(page.get_by_role("list", name="Tags of 53/1/7")).to_contain_text("plain")
+    assert Job.objects.get(key="53/1/7").tags == ["plain"]
+
+
+def test_previous_and_next_run_swap_in_place(page, live_url, project):
+    add_jobs(*(job_line(number=n, ts=BASE_TS + n * 1000) for n in (1, 2, 3)))
+    page.goto(live_url("/p/53/job/1/2/"))
+    page.evaluate("window.stillHere = true")
+    page.get_by_role("link", name=re.compile("Next run")).click()
+    expect(page).to_have_url(live_url("/p/53/job/1/3/"))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("53/1/3")
+    assert page.evaluate("window.stillHere") is True
+    expect(page).to_have_title(re.compile("53/1/3"))
+
+
+def test_bulk_tag_all_matching_jobs_from_the_list(page, live_url, project):
+    # more jobs than a list page shows, and some the filter leaves out
+    add_jobs(*(job_line(number=n, ts=BASE_TS + n * 1000) for n in range(1, 61)))
+    add_jobs(*(job_line(spider="news", spider_number=2, number=n, ts=BASE_TS + n * 1000) for n in range(1, 4)))
+    page.goto(live_url("/p/53/?spider=books&state=finished"))
+    toolbar = page.locator("#bulk-toolbar")
+    toolbar.get_by_label(re.compile("all 60 jobs matching this filter")).check()
+    toolbar.get_by_label("Action").select_option("add_tag")
+    toolbar.get_by_label("Tag", exact=True).fill("campaign")
+    toolbar.get_by_role("button", name="Apply…").click()
+    confirm = page.get_by_role("button", name="Yes, add tag “campaign” to 60 jobs")
+    expect(confirm).to_be_visible()
+    assert not Job.objects.filter(tags__overlap=["campaign"]).exists()
+    confirm.click()
+    expect(page.get_by_text("Done: add tag “campaign” to 60 jobs.")).to_be_visible()
+    assert Job.objects.filter(tags__overlap=["campaign"]).count() == 60
+    assert not Job.objects.filter(spider__name="news", tags__overlap=["campaign"]).exists()
+    action = BulkAction.objects.get()
+    assert (action.action, action.count, action.user.username) == ("add_tag", 60, "alice")
+    # back on the same filtered list
+    assert "spider=books" in page.url
+
+
+def test_bulk_delete_selected_rows(page, live_url, project):
+    add_jobs(*(job_line(number=n, ts=BASE_TS + n * 1000) for n in range(1, 6)))
+    page.goto(live_url("/p/53/?state=finished"))
+    page.get_by_label("Select 53/1/5").check()
+    page.get_by_label("Select 53/1/4").check()
+    toolbar = page.locator("#bulk-toolbar")
+    toolbar.get_by_label("Action").select_option("delete")
+    toolbar.get_by_role("button", name="Apply…").click()
+    page.get_by_role("button", name="Yes, delete 2 jobs").click()
+    expect(page.get_by_text("Done: delete 2 jobs.")).to_be_visible()
+    assert sorted(Job.objects.filter(state="deleted").values_list("key", flat=True)) == ["53/1/4", "53/1/5"]
