@@ -38,6 +38,13 @@ TAG_ACTIONS = (BulkAction.Action.ADD_TAG, BulkAction.Action.REMOVE_TAG)
 RESTORED_STATE = State.FINISHED
 
 
+# What the confirmation adds about an action's consequences.
+NOTES = {
+    BulkAction.Action.DELETE: "Deleted jobs are hidden from the list and from JobQ's default answers; restoring brings them back.",
+    BulkAction.Action.RESTORE: "Restored jobs are finished again and keep the time they really finished.",
+}
+
+
 class BulkForm(forms.Form):
     action = forms.ChoiceField(choices=BulkAction.Action.choices)
     tag = forms.CharField(
@@ -141,7 +148,7 @@ def describe(action, tag, count):
         return f"remove tag “{tag}” from {jobs}"
     if action == BulkAction.Action.DELETE:
         return f"delete {jobs}"
-    return f"restore {jobs} (they become finished again)"
+    return f"restore {jobs}"
 
 
 @login_required
@@ -164,7 +171,12 @@ def bulk_action(request, project_id):
     jobs = jobs_that_change(jobs, action, tag)
     if not form.cleaned_data["confirm"]:
         count = jobs.count()
-        context.update(count=count, question=describe(action, tag, count), carried=carried_fields(request.POST))
+        context.update(
+            count=count,
+            question=describe(action, tag, count),
+            note=NOTES.get(action, ""),
+            carried=carried_fields(request.POST),
+        )
         return render(request, template, context)
     count = apply_bulk_action(
         project=project, user=request.user, action=action, tag=tag, jobs=jobs, selection=selection

@@ -91,3 +91,21 @@ def test_bulk_delete_selected_rows(page, live_url, project):
     page.get_by_role("button", name="Yes, delete 2 jobs").click()
     expect(page.get_by_text("Done: delete 2 jobs.")).to_be_visible()
     assert sorted(Job.objects.filter(state="deleted").values_list("key", flat=True)) == ["53/1/4", "53/1/5"]
+
+
+def test_bulk_restore_without_javascript(new_context, browser_user, live_url, project):
+    add_jobs(*(job_line(number=n, state="deleted", ts=BASE_TS + n * 1000) for n in range(1, 4)))
+    page = new_context(browser_user, java_script_enabled=False).new_page()
+    page.goto(live_url("/p/53/?state=deleted"))
+    page.get_by_label("Select 53/1/2").check()
+    toolbar = page.locator("#bulk-toolbar")
+    toolbar.get_by_label("Action").select_option("restore")
+    toolbar.get_by_role("button", name="Apply…").click()
+    # a page of its own, saying how many
+    expect(page.get_by_role("heading", name="Bulk action on books")).to_be_visible()
+    page.screenshot(path="/tmp/h3b_confirm_nojs.png")
+    page.get_by_role("button", name=re.compile("Yes, restore 1 job")).click()
+    expect(page.get_by_text("Done: restore 1 job")).to_be_visible()
+    assert "state=deleted" in page.url
+    assert Job.objects.get(key="53/1/2").state == "finished"
+    assert Job.objects.filter(state="deleted").count() == 2

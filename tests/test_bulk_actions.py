@@ -220,3 +220,11 @@ def test_query_counts(client, member, jobs, django_assert_num_queries):
     # message travels in a cookie.
     with django_assert_num_queries(13):
         client.post(URL, {**data, "confirm": "1"})
+
+
+def test_the_record_is_visible_in_the_admin(client, member, admin_client, jobs):
+    client.force_login(member)
+    client.post(URL, {"action": "add_tag", "tag": "audited", "key": ["53/1/1", "53/1/3"], "confirm": "1"})
+    html = admin_client.get("/admin/jobs/bulkaction/").content.decode()
+    assert "member" in html and "add tag" in html and "audited" in html
+    assert '<td class="field-count">2</td>' in html
