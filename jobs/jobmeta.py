@@ -8,6 +8,7 @@ stream `values()` rows without building model instances.
 """
 
 import json
+import math
 import time
 
 import orjson
@@ -201,10 +202,27 @@ def _reject_constant(name):
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _reject_infinite(text):
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text} is too large for a float")
+    return value
+
+
 def loads_strict(text):
-    """Parse JSON, refusing integers outside 64 bits and NaN/Infinity,
-    which would not survive storage and output unchanged."""
-    return json.loads(text, parse_int=_reject_big_int, parse_constant=_reject_constant)
+    """Parse JSON, refusing integers outside 64 bits and NaN/Infinity (also
+    as 1e400), which would not survive storage and output unchanged."""
+    value = json.loads(
+        text, parse_int=_reject_big_int, parse_float=_reject_infinite, parse_constant=_reject_constant
+    )
+    # orjson, which writes every answer, refuses lone surrogates (which the
+    # databases refuse too) and nesting deeper than 254 levels. Two levels of
+    # headroom: some answers wrap a stored value (push repeats a refused line).
+    try:
+        orjson.dumps({"": {"": value}})
+    except orjson.JSONEncodeError as exc:
+        raise ValueError(f"the value cannot be stored ({exc})") from None
+    return value
 
 
 def has_nul(value):
