@@ -7,6 +7,8 @@ line anywhere refuses the whole request (400, "line N: …"). The writes
 themselves are the transactions of jobs.lifecycle.
 """
 
+import json
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 
@@ -57,8 +59,12 @@ def read_body(request):
 def parse_json(text, where):
     try:
         return loads_strict(text)
-    except (ValueError, RecursionError) as exc:
-        raise invalid(f"{where}not valid JSON ({exc}).") from None
+    except json.JSONDecodeError as exc:
+        raise invalid(f"{where}: not valid JSON ({exc}).") from None
+    except RecursionError:
+        raise invalid(f"{where}: the JSON is nested too deeply.") from None
+    except ValueError as exc:  # valid JSON that jobq cannot store unchanged
+        raise invalid(f"{where}: {exc}.") from None
 
 
 def body_lines(body):
@@ -71,7 +77,7 @@ def body_lines(body):
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise invalid(f"line {number}: not UTF-8 text.") from None
-        lines.append((number, parse_json(text, f"line {number}: ")))
+        lines.append((number, parse_json(text, f"line {number}")))
     return lines
 
 
@@ -83,7 +89,7 @@ def parse_body(body):
         raise invalid("The body is not UTF-8 text.") from None
     if not text.strip():
         raise invalid("The body is empty; send a JSON value.")
-    return parse_json(text, "The body is ")
+    return parse_json(text, "body")
 
 
 def line_error(number, exc):

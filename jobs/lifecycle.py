@@ -10,7 +10,7 @@ all come through here, so the rules live in one place:
   their earlier times. Restoring a deleted job means moving it back to
   `finished`: it keeps its original `finished_time` (it did finish then) and
   `ts` becomes now, so the restored job is seen again by `list?stop=…`.
-- Jobs are locked before they are changed (`SELECT … FOR UPDATE`, in id
+- Jobs are locked before they are changed (`SELECT … FOR NO KEY UPDATE`, in id
   order so that two writers cannot deadlock on each other's rows); SQLite's
   IMMEDIATE transactions serialise writers instead.
 - The database is the referee for `unique`: the partial unique constraint
@@ -290,7 +290,7 @@ def _edit_queryset(queryset, edit, counts, now, *, columns=()):
         rows = list(
             queryset.filter(pk__gt=last_id)
             .order_by("pk")
-            .select_for_update()
+            .select_for_update(no_key=True)
             .values(*wanted)[:CHUNK_SIZE]
         )
         if not rows:
@@ -349,16 +349,27 @@ def push_jobs(*, project, pushes, now=None):
     """
     now = now or now_ms()
     answers, counts, tags = [], CountChanges(), set()
+    # New spiders get their ids before the push's own transaction: `ensure`
+    # locks the project row FOR UPDATE, and holding that lock while waiting
+    # for a spider row deadlocks against a push whose commit checks its
+    # foreign key to the project. A spider id given out for a push that then
+    # fails is harmless (like /ids/…?create=1).
+    spiders = {}
+    for push in pushes:
+        if push.spider_name not in spiders:
+            spiders[push.spider_name] = Spider.objects.ensure(project, push.spider_name)
     with transaction.atomic():
-        spiders = {}
-        for push in pushes:
-            if push.spider_name not in spiders:
-                spiders[push.spider_name] = Spider.objects.ensure(project, push.spider_name)
         if len(spiders) > 1:
             # Lock the spider rows in id order, so two pushes naming the same
-            # spiders in different orders cannot deadlock.
+            # spiders in different orders cannot deadlock. NO KEY: foreign
+            # key checks of other transactions need not wait for it.
             ids = sorted(spider.pk for spider in spiders.values())
-            list(Spider.objects.filter(pk__in=ids).order_by("pk").select_for_update().values_list("pk"))
+            list(
+                Spider.objects.filter(pk__in=ids)
+                .order_by("pk")
+                .select_for_update(no_key=True)
+                .values_list("pk")
+            )
         for push in pushes:
             spider = spiders[push.spider_name]
             state = push.columns.get("state", State.PENDING)
@@ -390,7 +401,7 @@ def start_next_job(*, project, change=None, now=None):
 
     Concurrent callers never get the same job: on PostgreSQL each locks the
     oldest pending row it can and skips rows that others hold
-    (`FOR UPDATE SKIP LOCKED`); SQLite runs writers one at a time.
+    (`FOR NO KEY UPDATE SKIP LOCKED`); SQLite runs writers one at a time.
     `change` carries metadata to save on the started job (e.g. `started_by`).
     """
     now = now or now_ms()
@@ -402,7 +413,7 @@ def start_next_job(*, project, change=None, now=None):
             Job.objects.for_project(project)
             .filter(state=State.PENDING)
             .order_by("ts", "id")
-            .select_for_update(skip_locked=True)
+            .select_for_update(skip_locked=True, no_key=True)
             .values(*METADATA_COLUMNS)
             .first()
         )
