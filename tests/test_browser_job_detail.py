@@ -109,3 +109,15 @@ def test_bulk_restore_without_javascript(new_context, browser_user, live_url, pr
     assert "state=deleted" in page.url
     assert Job.objects.get(key="53/1/2").state == "finished"
     assert Job.objects.filter(state="deleted").count() == 2
+
+
+def test_a_selected_live_row_stays_selected_through_refreshes(page, live_url, project):
+    add_jobs(job_line(number=1, state="running", running_time=BASE_TS, ts=BASE_TS))
+    page.goto(live_url("/p/53/?state=running"))
+    box = page.get_by_label("Select 53/1/1")
+    box.check()
+    # the list redraws live rows every few seconds (out-of-band swaps)
+    with page.expect_response(lambda response: "/p/53/live" in response.url, timeout=20_000):
+        pass
+    page.wait_for_timeout(300)
+    expect(box).to_be_checked()
