@@ -61,6 +61,8 @@ NOT_REMOVABLE = frozenset({"project", "spider", "key", "state", "auth", "_key", 
 # Columns every edit reads: identity, state and times.
 BASE_COLUMNS = ("id", "key", "project_id", "spider_id", "state", "ts", *TIME_FIELDS)
 CANCELLED = "cancelled"
+# Computed by jobq, never stored as sent: a list line posted back carries them.
+COMPUTED_FIELDS = frozenset({"ts", "elapsed"})
 
 
 class LifecycleError(ValueError):
@@ -182,6 +184,10 @@ def _spider_name(value, field="spider"):
     return value
 
 
+def _without_computed(data):
+    return {name: value for name, value in data.items() if name not in COMPUTED_FIELDS}
+
+
 def push_request(data, *, project):
     """A PushRequest of one push line, or MetadataError."""
     if not isinstance(data, dict):
@@ -190,7 +196,7 @@ def push_request(data, *, project):
         raise MetadataError("spider", "spider is required.")
     spider_name = _spider_name(data["spider"])
     _check_project(data, project)
-    columns, custom = split_metadata(data)
+    columns, custom = split_metadata(_without_computed(data))
     return PushRequest(spider_name, columns, custom, data)
 
 
@@ -222,7 +228,7 @@ def metadata_change(data, *, project):
         raise MetadataError("metadata", "metadata must be a JSON object.")
     _check_project(data, project)
     spider_name = _spider_name(data["spider"]) if "spider" in data else None
-    columns, custom = split_metadata(data)
+    columns, custom = split_metadata(_without_computed(data))
     state = columns.pop("state", None)
     return Change(state=state, columns=columns, custom=custom, spider_name=spider_name)
 
@@ -273,9 +279,10 @@ def _edit_rows(rows, edit, counts, now):
         results.append((row["key"], before["state"]))
     try:
         _write_rows(changed)
-    except IntegrityError:
-        # Only `job_active_unique` can refuse these writes. No savepoint is
-        # needed: every caller's transaction rolls back on this error.
+    except IntegrityError as exc:
+        if not _is_unique_conflict(exc):
+            raise
+        # No savepoint is needed: every caller's transaction rolls back on this error.
         raise LifecycleError(
             "another active job already holds the same unique value.", field="unique"
         ) from None
@@ -339,6 +346,13 @@ def _insert_job(project, spider, push, now):
     return job
 
 
+def _is_unique_conflict(exc):
+    """True when `job_active_unique` refused a write. PostgreSQL names the
+    constraint; SQLite names its columns."""
+    text = str(exc)
+    return "job_active_unique" in text or "jobs_job.unique_key" in text
+
+
 def push_jobs(*, project, pushes, now=None):
     """Create a job for each PushRequest, in order, in one transaction.
 
@@ -379,7 +393,9 @@ def push_jobs(*, project, pushes, now=None):
                     # A savepoint: a refused push leaves no trace, not even a used number.
                     with transaction.atomic():
                         job = _insert_job(project, spider, push, now)
-                except IntegrityError:
+                except IntegrityError as exc:
+                    if not _is_unique_conflict(exc):
+                        raise
                     answers.append({"error": f"Active job exists with key {unique}", "request": push.request})
                     continue
             else:
@@ -443,11 +459,23 @@ def update_jobs(*, project, updates, now=None):
     """
     now = now or now_ms()
     counts, results = CountChanges(), []
-    spider_ids = dict(Spider.objects.filter(project=project).values_list("number", "pk"))
-    names = None
+    spider_ids = names = None
+    if any(update.spider_number is not None for update in updates):
+        spider_ids = dict(Spider.objects.filter(project=project).values_list("number", "pk"))
     if any(update.change.spider_name is not None for update in updates):
         names = Spider.objects.names(project)
+    keys = sorted({update.key for update in updates if update.spider_number is None})
     with transaction.atomic():
+        if len(updates) > 1 and keys:
+            # Lock every named job first, in id order: two requests naming
+            # the same jobs in different orders then queue instead of deadlocking.
+            list(
+                Job.objects.for_project(project)
+                .filter(key__in=keys)
+                .order_by("pk")
+                .select_for_update(no_key=True)
+                .values_list("pk")
+            )
         for index, update in enumerate(updates):
             change = update.change
 

@@ -69,6 +69,13 @@ def test_stats_give_summary_figures(api, project):
     assert (line["items"], line["pages"]) == (3, 9)
 
 
+def test_computed_fields_are_not_stored(api, project):
+    key = add_job(state="running", ts=BASE_TS)
+    update(api, {"key": key, "ts": 5, "elapsed": 10, "kept": 1})
+    job = Job.objects.get(key=key)
+    assert job.ts == BASE_TS and job.meta == {"kept": 1}
+
+
 def test_an_explicit_time_is_when_the_state_began(api, project):
     key = add_job(state="running")
     update(api, {"key": key, "state": "finished", "finished_time": BASE_TS + 5})
@@ -175,7 +182,19 @@ def test_access(api, project, other_project):
 def test_query_count(api, project, django_assert_num_queries):
     key = add_job(state="pending")
     update(api, {"key": key, "foo": 1})  # the key was used this minute
-    # 1. the key  2. the project  3. the project's spiders  4. savepoint
-    # 5. the job, locked  6. its new values  7. the counters  8. release
-    with django_assert_num_queries(8):
+    # 1. the key  2. the project  3. savepoint  4. the job, locked
+    # 5. its new values  6. the counters  7. release
+    with django_assert_num_queries(7):
         update(api, {"key": key, "state": "running", "foo": 2})
+
+
+def test_query_count_of_a_spider_prefix(api, project, django_assert_num_queries):
+    for _ in range(30):
+        add_job(spider="books", spider_number=1, state="finished")
+    update(api, {"key": "53/9", "foo": 1})  # the key was used this minute
+    # 1. the key  2. the project  3. the spiders' ids  4. savepoint
+    # 5. the jobs, locked  6. one UPDATE for all (same new values)
+    # 7. the counters  8. release
+    with django_assert_num_queries(8):
+        assert len(answers(update(api, {"key": "53/1", "state": "deleted"}))) == 30
+    assert_counts_exact()
