@@ -25,7 +25,9 @@ from django.views.decorators.http import require_POST
 from . import lifecycle
 from .access import project_for_user
 from .filters import JobFilter, JobKeyListField
+from .jobdetail import job_url_kwargs
 from .jobmeta import MAX_TEXT
+from .keys import parse_job_key
 from .models import BulkAction, Job, State
 
 # More selected rows than any list page shows; "all matching" has no limit.
@@ -88,6 +90,19 @@ def list_url(project, back):
     url = reverse("job-list", kwargs={"project_id": project.pk})
     query = QueryDict(back or "").urlencode()
     return f"{url}?{query}" if query else url
+
+
+def back_url_of(project, data):
+    """Where the browser goes afterwards: the job's page when the action came
+    from a job detail page (`job_page=<key>` of this project), else the list."""
+    key = data.get("job_page", "")
+    try:
+        parsed = parse_job_key(key) if key else None
+    except ValueError:
+        parsed = None
+    if parsed is not None and parsed.project_id == project.pk:
+        return reverse("job-detail", kwargs=job_url_kwargs(str(parsed)))
+    return list_url(project, data.get("back", ""))
 
 
 def selected_jobs(project, form, data):
@@ -156,7 +171,7 @@ def describe(action, tag, count):
 def bulk_action(request, project_id):
     project = project_for_user(request.user, project_id)
     form = BulkForm(request.POST)
-    back_url = list_url(project, request.POST.get("back", ""))
+    back_url = back_url_of(project, request.POST)
     template = "jobs/bulk_confirm.html#confirm" if request.htmx else "jobs/bulk_confirm.html"
     context = {"project": project, "form": form, "back_url": back_url}
     # htmx swaps only 2xx answers: the error goes in the toolbar with a 200.

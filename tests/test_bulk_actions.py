@@ -228,3 +228,23 @@ def test_the_record_is_visible_in_the_admin(client, member, admin_client, jobs):
     html = admin_client.get("/admin/jobs/bulkaction/").content.decode()
     assert "member" in html and "add tag" in html and "audited" in html
     assert '<td class="field-count">2</td>' in html
+
+
+def test_delete_and_restore_one_job_from_its_page(client, member, jobs):
+    client.force_login(member)
+    page = client.get("/p/53/job/1/1/").content.decode()
+    assert 'name="job_page" value="53/1/1"' in page and "Delete…" in page
+    data = {"action": "delete", "key": "53/1/1", "job_page": "53/1/1"}
+    confirm = client.post(URL, data).content.decode()
+    assert "Really delete 1 job?" in confirm and 'href="/p/53/job/1/1/">Cancel' in confirm
+    response = client.post(URL, {**data, "confirm": "1"})
+    assert response["Location"] == "/p/53/job/1/1/"
+    page = client.get(response["Location"]).content.decode()
+    assert "Done: delete 1 job." in page and "Restore…" in page
+    response = client.post(URL, {**data, "action": "restore", "confirm": "1"})
+    assert response["Location"] == "/p/53/job/1/1/"
+    assert Job.objects.get(key="53/1/1").state == "finished"
+    assert_counts_exact()
+    # a job page elsewhere is no place to go back to: the list instead
+    response = client.post(URL, {**data, "job_page": "54/1/1", "confirm": "1"})
+    assert response["Location"] == "/p/53/"
