@@ -5,6 +5,7 @@ as UTC milliseconds; pages show them in this zone and name it."""
 
 import datetime
 import zoneinfo
+from urllib.parse import unquote
 
 from django.utils import timezone
 
@@ -29,7 +30,7 @@ class TimezoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        zone = zone_from_name(request.COOKIES.get(COOKIE))
+        zone = zone_from_name(unquote(request.COOKIES.get(COOKIE, "")))
         if zone is None:
             timezone.deactivate()
         else:

@@ -81,33 +81,35 @@ def parse_local(text):
 def canonical_query(params, *, now):
     """(query, errors): the job list's query string with the form-only time
     inputs (`from`, `to` in the user's zone, `range` presets) turned into
-    the JobQ `startts`/`endts`, empty values and unknown parameters dropped.
-    A canonical URL is a valid JobQ /list query plus an optional cursor."""
-    query = QueryDict(mutable=True)
+    the JobQ `startts`/`endts`, empty values and unknown parameters dropped,
+    parameters in a fixed order. A canonical URL is a valid JobQ /list
+    query plus an optional cursor."""
+    values = {}
     errors = []
     for name in FILTER_PARAMS + CURSOR_PARAMS:
-        values = [value for value in params.getlist(name) if value.strip()]
-        if values:
-            query.setlist(name, values)
-    if not any(name in params for name in TIME_INPUTS):
-        return query, errors
+        found = [value for value in params.getlist(name) if value.strip()]
+        if found:
+            values[name] = found
     preset = params.get("range", "")
     if preset in PRESETS:
-        query["startts"] = str(now - PRESETS[preset][1])
-        query.pop("endts", None)
-        return query, errors
-    for name, param in (("from", "startts"), ("to", "endts")):
-        if name not in params:
-            continue
-        text = params.get(name, "").strip()
-        if not text:
-            query.pop(param, None)
-            continue
-        value = parse_local(text)
-        if value is None:
-            errors.append(f"{text[:40]!r} is not a date and time (YYYY-MM-DD HH:MM).")
-            continue
-        query[param] = str(ms_from_local(value))
+        values["startts"] = [str(now - PRESETS[preset][1])]
+        values.pop("endts", None)
+    else:
+        for name, param in (("from", "startts"), ("to", "endts")):
+            if name not in params:
+                continue
+            text = params.get(name, "").strip()
+            value = parse_local(text) if text else None
+            if not text:
+                values.pop(param, None)
+            elif value is None:
+                errors.append(f"{text[:40]!r} is not a date and time (YYYY-MM-DD HH:MM).")
+            else:
+                values[param] = [str(ms_from_local(value))]
+    query = QueryDict(mutable=True)
+    for name in FILTER_PARAMS + CURSOR_PARAMS:
+        if name in values:
+            query.setlist(name, values[name])
     return query, errors
 
 

@@ -230,6 +230,11 @@ def test_local_times_use_the_tz_cookie(as_member):
     assert 'value="2023-11-14T23:00:00"' in as_member.get(f"{LIST}?startts=1699999200000").content.decode()
 
 
+def test_percent_encoded_tz_cookie_is_understood(as_member):
+    as_member.cookies["tz"] = "America%2FNew_York"
+    assert 'data-tz="America/New_York"' in as_member.get(LIST).content.decode()
+
+
 def test_unknown_tz_cookie_falls_back_to_utc(as_member):
     as_member.cookies["tz"] = "Mars/Olympus_Mons"
     add_job(ts=1_700_000_000_000, finished_time=1_700_000_000_000)

@@ -9,8 +9,9 @@
   try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { /* old browser */ }
   var match = document.cookie.match(/(?:^|;\s*)tz=([^;]*)/);
   var cookieZone = match ? decodeURIComponent(match[1]) : "";
-  if (zone && cookieZone !== zone) {
-    document.cookie = "tz=" + encodeURIComponent(zone) + "; path=/; max-age=31536000; samesite=lax";
+  // IANA names need no escaping; anything else is not a zone the server knows.
+  if (zone && cookieZone !== zone && /^[A-Za-z0-9_+\-\/]+$/.test(zone)) {
+    document.cookie = "tz=" + zone + "; path=/; max-age=31536000; samesite=lax";
     // Once per tab, re-render a page that was drawn in another zone.
     document.addEventListener("DOMContentLoaded", function () {
       var shown = document.body.dataset.tz;

@@ -1,0 +1,208 @@
+"""The job list in Chromium: htmx filtering with the URL kept in step, the back
+button, pages, live refresh, keyboard shortcuts, the time zone, and the same
+form without JavaScript."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from jobs import views
+
+from .factories import BASE_TS, add_jobs, job_line
+
+pytestmark = pytest.mark.browser
+
+ALL = "state=pending&state=running&state=finished"
+
+
+@pytest.fixture
+def jobs(project):
+    """Nine jobs: 53/1/1-6 finished (odd ones tagged nightly), 53/2/7 running,
+    53/2/8 pending, 53/1/9 deleted."""
+    add_jobs(
+        *(job_line(number=n, tags=["nightly"] if n % 2 else []) for n in range(1, 7)),
+        job_line(spider="quotes", spider_number=2, number=7, state="running", running_time=BASE_TS),
+        job_line(spider="quotes", spider_number=2, number=8, state="pending"),
+        job_line(number=9, state="deleted"),
+    )
+
+
+def keys(page):
+    return page.locator("#jobs td.key a").all_inner_texts()
+
+
+def settled(page):
+    """Wait until no htmx request is in flight: a swap landing later would
+    replace a field the test is typing into."""
+    page.wait_for_function("() => !document.querySelector('.htmx-request')")
+
+
+def test_filter_by_state_and_tag_updates_rows_and_url_then_back_restores(page, live_url, jobs):
+    page.goto(live_url(f"/p/53/?{ALL}"))
+    assert keys(page) == ["53/2/8", "53/2/7", "53/1/6", "53/1/5", "53/1/4", "53/1/3", "53/1/2", "53/1/1"]
+    expect(page.locator("#match-count")).to_have_text("8")
+
+    # Uncheck finished: htmx swaps the rows, the URL follows.
+    page.get_by_label(re.compile(r"^finished")).uncheck()
+    expect(page).to_have_url(re.compile(r"/p/53/\?state=pending&state=running$"))
+    expect(page.locator("#jobs td.key a")).to_have_text(["53/2/8", "53/2/7"])
+    expect(page.locator("#match-count")).to_have_text("2")
+
+    # Back to every live state, then add a tag chip through the text field.
+    page.go_back()
+    expect(page).to_have_url(live_url(f"/p/53/?{ALL}"))
+    expect(page.locator("#jobs td.key a")).to_have_count(8)
+    expect(page.get_by_label(re.compile(r"^finished"))).to_be_checked()
+    settled(page)
+
+    page.get_by_label("Add a tag the jobs must have").fill("nightly")
+    page.get_by_label("Add a tag the jobs must have").press("Enter")
+    expect(page).to_have_url(re.compile(r"has_tag=nightly"))
+    expect(page.locator("#jobs td.key a")).to_have_text(["53/1/5", "53/1/3", "53/1/1"])
+    expect(page.get_by_label("nightly", exact=True)).to_be_checked()
+
+    # The back button restores the filter before the tag.
+    page.go_back()
+    expect(page).to_have_url(live_url(f"/p/53/?{ALL}"))
+    expect(page.locator("#jobs td.key a")).to_have_count(8)
+    # And forward again.
+    page.go_forward()
+    expect(page.locator("#jobs td.key a")).to_have_text(["53/1/5", "53/1/3", "53/1/1"])
+
+
+def test_lacks_tag_and_spider_chips(page, live_url, jobs):
+    page.goto(live_url(f"/p/53/?{ALL}"))
+    page.get_by_label("Add a tag the jobs must not have").fill("nightly")
+    page.get_by_label("Add a tag the jobs must not have").press("Enter")
+    expect(page.locator("#jobs td.key a")).to_have_text(["53/2/8", "53/2/7", "53/1/6", "53/1/4", "53/1/2"])
+    settled(page)
+    page.get_by_label("Add a spider").fill("quotes")
+    page.get_by_label("Add a spider").press("Enter")
+    expect(page).to_have_url(re.compile(r"spider=quotes.*lacks_tag=nightly"))
+    expect(page.locator("#jobs td.key a")).to_have_text(["53/2/8", "53/2/7"])
+    # Unchecking the chip removes the filter.
+    page.get_by_label("quotes", exact=True).uncheck()
+    expect(page.locator("#jobs td.key a")).to_have_count(5)
+    expect(page).not_to_have_url(re.compile("spider="))
+
+
+def test_paginate_older_and_newer(page, live_url, jobs, monkeypatch):
+    monkeypatch.setattr(views, "PAGE_SIZE", 3)
+    page.goto(live_url("/p/53/?state=finished"))
+    assert keys(page) == ["53/1/6", "53/1/5", "53/1/4"]
+    page.get_by_role("link", name="Older →").click()
+    expect(page).to_have_url(live_url("/p/53/?state=finished&before=53%2F1%2F4"))
+    expect(page.locator("#jobs td.key a")).to_have_text(["53/1/3", "53/1/2", "53/1/1"])
+    expect(page.locator(".pager")).not_to_contain_text(re.compile("Older →$"))
+    page.get_by_role("link", name="← Newer").click()
+    expect(page.locator("#jobs td.key a")).to_have_text(["53/1/6", "53/1/5", "53/1/4"])
+    page.go_back()
+    expect(page.locator("#jobs td.key a")).to_have_text(["53/1/3", "53/1/2", "53/1/1"])
+
+
+def test_works_without_javascript(new_context, browser_user, live_url, jobs, monkeypatch):
+    monkeypatch.setattr(views, "PAGE_SIZE", 2)
+    page = new_context(browser_user, java_script_enabled=False).new_page()
+    page.goto(live_url(f"/p/53/?{ALL}"))
+    assert keys(page) == ["53/2/8", "53/2/7"]
+    page.get_by_label(re.compile(r"^pending")).uncheck()
+    page.get_by_label(re.compile(r"^running")).uncheck()
+    page.get_by_label("Add a tag the jobs must have").fill("nightly")
+    page.get_by_role("button", name="Apply", exact=True).click()
+    # The plain GET redirects to the canonical, API-valid URL.
+    expect(page).to_have_url(live_url("/p/53/?state=finished&has_tag=nightly"))
+    assert keys(page) == ["53/1/5", "53/1/3"]
+    page.get_by_role("link", name="Older →").click()
+    assert keys(page) == ["53/1/1"]
+    # A preset is a submit button.
+    page.get_by_role("button", name="Last hour").click()
+    expect(page).to_have_url(re.compile(r"state=finished&startts=\d+&has_tag=nightly$"))
+    expect(page.locator("tr.empty")).to_be_visible()
+
+
+def test_live_rows_counts_and_new_jobs_notice(page, live_url, jobs, monkeypatch):
+    monkeypatch.setattr(views, "LIVE_SECONDS", 1)
+    page.goto(live_url(f"/p/53/?{ALL}"))
+    expect(page.locator("#count-running")).to_have_text("1")
+    # Elsewhere, the running job finishes and a new job is pushed.
+    from jobs.models import Job
+
+    add_jobs(
+        job_line(spider="quotes", spider_number=2, number=7, state="finished", ts=BASE_TS + 20_000),
+        job_line(number=10, state="pending", ts=BASE_TS + 30_000),
+    )
+    assert Job.objects.get(key="53/2/7").state == "finished"
+    row = page.locator("#jobs tr", has=page.locator("text=53/2/7"))
+    expect(row.locator(".state")).to_have_text("finished", timeout=8000)
+    expect(page.locator("#count-running")).to_have_text("0")
+    expect(page.locator("#count-pending")).to_have_text("2")
+    notice = page.locator(".new-jobs")
+    expect(notice).to_have_text(re.compile(r"2 new jobs"))
+    # The rows did not move under the cursor.
+    assert keys(page)[0] == "53/2/8"
+    notice.click()
+    expect(page.locator("#jobs td.key a").first).to_have_text("53/1/10")
+    expect(page.locator(".new-jobs")).to_have_count(0)
+
+
+def test_polling_pauses_while_the_tab_is_hidden(page, live_url, jobs, monkeypatch):
+    monkeypatch.setattr(views, "LIVE_SECONDS", 1)
+    polls = []
+    page.on("request", lambda request: "/live?" in request.url and polls.append(request.url))
+    page.goto(live_url(f"/p/53/?{ALL}"))
+    page.wait_for_timeout(2500)
+    assert polls, "the page polls while visible"
+    page.evaluate(
+        """() => {
+        Object.defineProperty(document, 'hidden', {configurable: true, get: () => true});
+        Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => 'hidden'});
+        document.dispatchEvent(new Event('visibilitychange'));
+    }"""
+    )
+    page.wait_for_timeout(300)
+    seen = len(polls)
+    page.wait_for_timeout(2500)
+    assert len(polls) == seen
+
+
+def test_keyboard_shortcuts(page, live_url, jobs):
+    page.goto(live_url(f"/p/53/?{ALL}"))
+    page.keyboard.press("/")
+    expect(page.get_by_label("Add a spider")).to_be_focused()
+    page.keyboard.press("Escape")
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("j")
+    expect(page.get_by_role("link", name="53/2/8")).to_be_focused()
+    page.keyboard.press("j")
+    expect(page.get_by_role("link", name="53/2/7")).to_be_focused()
+    page.keyboard.press("k")
+    expect(page.get_by_role("link", name="53/2/8")).to_be_focused()
+    page.keyboard.press("?")
+    expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_be_hidden()
+
+
+def test_times_in_the_browser_zone(new_context, browser_user, live_url, project):
+    add_jobs(job_line(number=1, ts=1_700_000_000_000, running_time=1_699_999_000_000, finished_time=1_700_000_000_000))
+    page = new_context(browser_user, timezone_id="Asia/Tokyo").new_page()
+    page.goto(live_url("/p/53/?state=finished"))
+    # jobq.js sets the tz cookie and redraws the page once in that zone.
+    expect(page.locator("body")).to_have_attribute("data-tz", "Asia/Tokyo")
+    expect(page.locator("#jobs time").last).to_have_text("2023-11-15 07:13:20")
+    expect(page.locator("#jobs thead")).to_contain_text("Asia/Tokyo")
+    assert page.locator("#jobs time").last.get_attribute("title").endswith("ago")
+
+
+def test_copy_as_curl(new_context, browser_user, live_url, jobs):
+    context = new_context(browser_user)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_url("").rstrip("/"))
+    page = context.new_page()
+    page.goto(live_url("/p/53/?state=running&has_tag=nightly"))
+    page.get_by_role("button", name="Copy as curl").click()
+    expect(page.get_by_role("button", name="Copied")).to_be_visible()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == f"curl -u \"$SHUB_APIKEY:\" '{live_url('/jobq/53/list?state=running&has_tag=nightly')}'"
+    page.get_by_role("button", name="Copy as Python").click()
+    assert "jobs.iter(state=['running'], has_tag=['nightly'])" in page.evaluate("navigator.clipboard.readText()")
