@@ -47,6 +47,7 @@ from .models import (
     Project,
     Spider,
     State,
+    SyncCursor,
     Tag,
     digest_of,
 )
@@ -740,3 +741,23 @@ class TagAdmin(ReadOnlyAdmin):
     list_filter = ["project"]
     list_select_related = ["project"]
     search_fields = ["name"]
+
+
+@admin.register(SyncCursor)
+class SyncCursorAdmin(FastCountAdmin):
+    """Where sync_jobq got to. Read-only; deleting a cursor makes the next
+    sync_jobq run copy that state again from the top (upserts: no duplicates)."""
+
+    list_display = ["source_url", "source_project", "into_project", "state", "newest_key", "newest", "updated_at"]
+    list_filter = ["state", "into_project"]
+    ordering = ["source_url", "source_project", "into_project", "state"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="newest ts (UTC)")
+    def newest(self, obj):
+        return format_ms(obj.newest_ts)

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.db import connection
 
 import jobs.admin
-from jobs.models import ApiKey, BulkAction, Job, JobCount, Membership, Project, Spider, Tag
+from jobs.models import ApiKey, BulkAction, Job, JobCount, Membership, Project, Spider, SyncCursor, Tag
 
 from .factories import add_jobs, job_line, make_key, make_project
 
@@ -234,7 +234,7 @@ def test_jobs_cannot_be_added_or_deleted_in_the_admin(admin_client, jobs_data):
 @pytest.mark.parametrize(
     "url", ["/admin/", "/admin/jobs/project/", "/admin/jobs/spider/", "/admin/jobs/spider/?project__id__exact=53",
             "/admin/jobs/apikey/", "/admin/jobs/bulkaction/", "/admin/jobs/tag/", "/admin/jobs/tag/?q=prod",
-            "/admin/jobs/apikey/add/", "/admin/jobs/project/add/"],
+            "/admin/jobs/apikey/add/", "/admin/jobs/project/add/", "/admin/jobs/synccursor/"],
 )  # fmt: skip
 def test_changelists_load(admin_client, jobs_data, url, django_assert_max_num_queries):
     BulkAction.objects.create(project_id=53, action="add_tag", tag="x", count=3)
@@ -316,6 +316,19 @@ def test_audit_log_and_tags_are_read_only(admin_client, jobs_data):
     assert admin_client.get(f"/admin/jobs/bulkaction/{action.pk}/change/").status_code == 200
     assert admin_client.post(f"/admin/jobs/bulkaction/{action.pk}/change/", {"count": 9}).status_code == 403
     assert admin_client.get(f"/admin/jobs/tag/{tag.pk}/delete/").status_code == 403
+
+
+def test_sync_cursors_are_read_only(admin_client, jobs_data):
+    cursor = SyncCursor.objects.create(
+        source_url="https://storage.example/", source_project=53, into_project=53, state="finished",
+        newest_key="53/1/31", newest_ts=ms(2026, 11, 3, 12),
+    )  # fmt: skip
+    page = admin_client.get("/admin/jobs/synccursor/").content.decode()
+    assert "53/1/31" in page and "2026-11-03 12:00:00" in page
+    assert admin_client.get("/admin/jobs/synccursor/add/").status_code == 403
+    admin_client.post(f"/admin/jobs/synccursor/{cursor.pk}/change/", {"newest_key": "53/1/1"})
+    cursor.refresh_from_db()
+    assert cursor.newest_key == "53/1/31"
 
 
 def test_admin_is_for_staff_only(client, jobs_data):
