@@ -290,22 +290,28 @@ def _edit_rows(rows, edit, counts, now):
 
 
 def _edit_queryset(queryset, edit, counts, now, *, columns=()):
-    """Lock the jobs of `queryset` a chunk at a time, in id order, and edit them."""
+    """Lock the jobs of `queryset` a chunk at a time, in id order, and edit them.
+
+    Most selections fit in one chunk: one locked read. A bigger one reads the
+    ids of the rest once, through whatever index suits its filter, then locks
+    them by id; ordering the whole selection by id for every chunk would read
+    it again each time. Each locked read repeats the filter, so a job that
+    another writer changed meanwhile is left out if it no longer matches.
+    """
     wanted = tuple(dict.fromkeys((*BASE_COLUMNS, *columns)))
-    results, last_id = [], 0
-    while True:
-        rows = list(
-            queryset.filter(pk__gt=last_id)
-            .order_by("pk")
-            .select_for_update(no_key=True)
-            .values(*wanted)[:CHUNK_SIZE]
-        )
-        if not rows:
-            return results
-        results.extend(_edit_rows(rows, edit, counts, now))
-        if len(rows) < CHUNK_SIZE:
-            return results
-        last_id = rows[-1]["id"]
+
+    def locked(jobs):
+        return list(jobs.order_by("pk").select_for_update(no_key=True).values(*wanted)[:CHUNK_SIZE])
+
+    rows = locked(queryset)
+    results = _edit_rows(rows, edit, counts, now)
+    if len(rows) < CHUNK_SIZE:
+        return results
+    rest = sorted(queryset.filter(pk__gt=rows[-1]["id"]).order_by().values_list("pk", flat=True))
+    for start in range(0, len(rest), CHUNK_SIZE):
+        chunk = locked(queryset.filter(pk__in=rest[start : start + CHUNK_SIZE]))
+        results.extend(_edit_rows(chunk, edit, counts, now))
+    return results
 
 
 # --- push --------------------------------------------------------------------

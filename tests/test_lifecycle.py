@@ -2,23 +2,12 @@
 (delete, restore), add_tags, remove_tags. The counters must stay exact."""
 
 import pytest
-from django.db.models import Count
 
 from jobs.lifecycle import add_tags, change_state, remove_tags
-from jobs.models import Job, JobCount, Tag
+from jobs.models import Job, Tag
 
+from .counting import assert_counts_exact
 from .factories import BASE_TS, add_job
-
-
-def counters():
-    """{(spider_id, state): n} from the counters, zeros left out."""
-    return {(c.spider_id, c.state): c.n for c in JobCount.objects.all() if c.n}
-
-
-def counted():
-    """The same figures from count(*): what the counters must equal."""
-    rows = Job.objects.values("spider_id", "state").annotate(n=Count("id"))
-    return {(row["spider_id"], row["state"]): row["n"] for row in rows}
 
 
 def test_delete_then_restore(project):
@@ -29,7 +18,7 @@ def test_delete_then_restore(project):
     changed = change_state(Job.objects.for_project(project), "deleted", by="alice")
 
     assert sorted(changed) == [(finished, "finished"), (running, "running")]
-    assert counters() == counted()
+    assert_counts_exact()
     job = Job.objects.get(key=finished)
     assert job.state == "deleted"
     assert job.deleted_time == job.ts > BASE_TS
@@ -39,7 +28,7 @@ def test_delete_then_restore(project):
     restored = change_state(Job.objects.filter(key__in=[finished, already]), "finished", by="bob")
 
     assert sorted(restored) == [(finished, "deleted"), (already, "deleted")]
-    assert counters() == counted()
+    assert_counts_exact()
     job = Job.objects.get(key=finished)
     assert job.state == "finished"
     assert job.finished_time == BASE_TS  # it finished then, not now
@@ -75,7 +64,7 @@ def test_change_state_in_chunks(project, monkeypatch):
     changed = change_state(Job.objects.all(), "deleted")
     assert sorted(key for key, _ in changed) == sorted(keys)
     assert Job.objects.filter(state="deleted").count() == 7
-    assert counters() == counted()
+    assert_counts_exact()
 
 
 def test_add_and_remove_tags(project, other_project):
@@ -94,7 +83,7 @@ def test_add_and_remove_tags(project, other_project):
     assert remove_tags(Job.objects.all(), ["new", "absent"]) == 2
     assert Job.objects.get(key=a).tags == ["old", "été"]
     assert Job.objects.get(key=b).tags == ["été"]
-    assert counters() == counted()
+    assert_counts_exact()
 
 
 def test_add_tags_to_a_filtered_selection_remembers_the_tag(project):
@@ -108,3 +97,13 @@ def test_add_tags_refuses_bad_tags(project):
     add_job()
     with pytest.raises(ValueError):
         add_tags(Job.objects.all(), ["x" * 256])
+
+
+def test_tags_in_chunks_on_a_selection_that_stops_matching(project, monkeypatch):
+    monkeypatch.setattr("jobs.lifecycle.CHUNK_SIZE", 2)
+    keys = [add_job(tags=["keep"] if i % 2 else []) for i in range(7)]
+    selection = Job.objects.for_project(project).exclude(tags__overlap=["done"])
+    assert add_tags(selection, ["done"]) == 7
+    assert all("done" in Job.objects.get(key=key).tags for key in keys)
+    assert remove_tags(Job.objects.filter(tags__overlap=["done"]), ["done"]) == 7
+    assert_counts_exact()
