@@ -9,6 +9,8 @@ is a 404, the same as a missing one. Staff revoke other people's keys in
 the admin.
 """
 
+import secrets
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -24,6 +26,9 @@ from .models import ApiKey
 
 # The page lists the newest keys; nobody keeps more than a few dozen.
 MAX_KEYS_SHOWN = 200
+# Create-form tokens already used, kept in the session (never the keys).
+USED_TOKENS_KEY = "api_key_form_tokens"
+USED_TOKENS_KEPT = 20
 
 
 class ProjectChoiceField(forms.ModelMultipleChoiceField):
@@ -58,6 +63,22 @@ def keys_of(user):
     return list(ApiKey.objects.filter(user=user).prefetch_related("projects")[:MAX_KEYS_SHOWN])
 
 
+def new_form_token():
+    """A one-time token for the create form. The key is shown in the answer
+    to the POST itself (it is stored nowhere), so a reload re-posts the
+    form: a token seen before creates nothing and redirects instead."""
+    return secrets.token_urlsafe(16)
+
+
+def token_was_used(request, token):
+    """True if this create form was already posted; remembers it otherwise."""
+    used = request.session.get(USED_TOKENS_KEY, [])
+    if token in used:
+        return True
+    request.session[USED_TOKENS_KEY] = [*used, token][-USED_TOKENS_KEPT:]
+    return False
+
+
 @login_required
 @never_cache
 @require_http_methods(["GET", "POST"])
@@ -66,6 +87,10 @@ def api_keys(request):
     if request.method == "POST":
         form = ApiKeyForm(request.POST, user=request.user)
         if form.is_valid():
+            token = request.POST.get("form_token", "")
+            if not token or token_was_used(request, token[:64]):
+                messages.info(request, "That form was already sent: the key it created is in the list below.")
+                return redirect("api-keys")
             created, raw_key = ApiKey.generate(
                 projects=form.cleaned_data["projects"],
                 name=form.cleaned_data["name"],
@@ -80,7 +105,13 @@ def api_keys(request):
         if project.isascii() and project.isdigit():
             initial["projects"] = [int(project)]
         form = ApiKeyForm(user=request.user, initial=initial)
-    context = {"form": form, "keys": keys_of(request.user), "created": created, "raw_key": raw_key}
+    context = {
+        "form": form,
+        "form_token": new_form_token(),
+        "keys": keys_of(request.user),
+        "created": created,
+        "raw_key": raw_key,
+    }
     status = 400 if request.method == "POST" and form.errors else 200
     return render(request, "jobs/api_keys.html", context, status=status)
 

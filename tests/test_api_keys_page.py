@@ -1,6 +1,8 @@
 """The API keys page: /keys/ (create, shown once) and /keys/<id>/revoke/."""
 
 import base64
+import re
+import secrets
 
 import pytest
 from django.test import Client
@@ -15,7 +17,7 @@ def basic(raw):
 
 
 def create(client, **data):
-    data = {"name": "nightly export", "projects": ["53"], **data}
+    data = {"name": "nightly export", "projects": ["53"], "form_token": secrets.token_hex(8), **data}
     return client.post(URL, data)
 
 
@@ -156,3 +158,18 @@ def test_bad_name(client, member, name):
     client.force_login(member)
     assert create(client, name=name).status_code == 400
     assert not ApiKey.objects.exists()
+
+
+def test_posting_the_same_form_twice_creates_one_key(client, member):
+    """A reload of the page that showed the key re-posts the form."""
+    client.force_login(member)
+    token = re.search(r'name="form_token" value="([^"]+)"', client.get(URL).content.decode())[1]
+    assert create(client, form_token=token).status_code == 200
+    again = create(client, form_token=token)
+    assert again.status_code == 302 and again["Location"] == URL
+    assert ApiKey.objects.count() == 1
+    page = client.get(URL).content.decode()
+    assert "already sent" in page and "key-value" not in page
+    # a form without its token creates nothing either
+    assert create(client, form_token="").status_code == 302
+    assert ApiKey.objects.count() == 1
