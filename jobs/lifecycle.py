@@ -117,12 +117,15 @@ class Change:
         moved = self.state is not None and self.state != previous
         if moved:
             _move(row, self.state, now)
+        # An explicit new time for the state the job is in is when it entered
+        # it. The same time sent back (JobMeta.save() repeats every field)
+        # changes nothing, so a restored job keeps its later ts.
+        time_field = f"{row['state']}_time"
+        new_time = self.columns.get(time_field)
+        if new_time is not None and (moved or new_time != row[time_field]):
+            row["ts"] = new_time
         for name, value in self.columns.items():
             row[name] = value
-        # An explicit time for the state the job is in is when it entered it.
-        current_time = self.columns.get(f"{row['state']}_time")
-        if current_time is not None:
-            row["ts"] = current_time
         custom, removed = self.custom, self.removed
         if self.by and moved:
             restored = previous == State.DELETED and self.state == State.FINISHED

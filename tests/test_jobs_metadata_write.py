@@ -46,6 +46,17 @@ def test_the_whole_metadata_sent_back_is_accepted(api, project):
     assert_counts_exact()
 
 
+def test_sending_back_the_same_times_keeps_ts(api, project):
+    # A restored job: ts (when it came back) is later than its finished_time.
+    key = add_job(state="finished", ts=BASE_TS + 50, finished_time=BASE_TS)
+    data = metadata(api, key)
+    data.pop("state")
+    ok(post(api, f"/jobs/{key}", data))
+    assert Job.objects.get(key=key).ts == BASE_TS + 50
+    ok(post(api, f"/jobs/{key}/finished_time", BASE_TS + 10))  # a new time is news
+    assert Job.objects.get(key=key).ts == BASE_TS + 10
+
+
 @pytest.mark.parametrize(
     "value, text, param",
     [
