@@ -1,6 +1,7 @@
 """The Django admin: every changelist loads with its filters, the job list
 never counts the whole table, keys are shown once, counters stay exact."""
 
+import base64
 import datetime
 import re
 
@@ -41,6 +42,10 @@ def jobs_data(db):
     lines.append(job_line(54, "elsewhere", 1, 1, ts=ms(2026, 11, 5)))
     add_jobs(*lines)
     return lines
+
+
+def basic(raw):
+    return "Basic " + base64.b64encode(f"{raw}:".encode()).decode()
 
 
 def page_keys(response):
@@ -290,12 +295,6 @@ def test_new_api_key_is_shown_once_and_stored_as_a_digest(admin_client, jobs_dat
         assert raw not in page and key.digest not in page
     # The key works on the API.
     assert admin_client.get("/jobq/53/count", HTTP_AUTHORIZATION=basic(raw)).json() == 31
-
-
-def basic(raw):
-    import base64
-
-    return "Basic " + base64.b64encode(f"{raw}:".encode()).decode()
 
 
 def test_revoke_action(admin_client, jobs_data):
