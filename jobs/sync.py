@@ -173,11 +173,14 @@ def pages_down(source, *, state, endts=None, stop=None, startts=None, page_size=
     """Pages of list lines in `state`, newest first, from `endts` (exclusive)
     down to `stop` (exclusive) and `startts` (inclusive).
 
-    Yields (lines, low_ts): every job with ts >= low_ts above the bound has
-    been yielded once the page is handled. Pages are bounded by `endts`, so
-    a job leaving the state never shifts the next page; the jobs of the
-    lowest millisecond of a page are listed again by the next one and
-    skipped here. A page all within one millisecond is read whole by offset.
+    Yields (lines, low_ts): once a page is handled, every job from the top
+    down to low_ts (exclusive) has been yielded, so `endts=low_ts + 1`
+    resumes without a gap. Pages are bounded by `endts` (a keyset), so a
+    job leaving the state never shifts the next page as `start=` offsets
+    would; the jobs of a page's lowest millisecond are listed again by the
+    next page and skipped here. A full page all within one millisecond (a
+    bulk import) is read whole by offset within that millisecond.
+    A page shorter than asked ends the listing.
     """
     common = dict(state=state, stop=stop, jobmeta=jobmeta)
     seen = set()  # keys already yielded whose ts is the next page's top
@@ -194,7 +197,9 @@ def pages_down(source, *, state, endts=None, stop=None, startts=None, page_size=
                 start += len(more)
                 if len(more) < page_size:
                     break
-            yield [line for line in lines if line["key"] not in seen], moment
+            fresh = [line for line in lines if line["key"] not in seen]
+            for start in range(0, len(fresh), page_size):
+                yield fresh[start : start + page_size], moment
             seen, endts = set(), moment
             continue
         fresh = [line for line in lines if line["key"] not in seen]

@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def free_port():
 class SourceServer:
     """A second jobq: its own SQLite file and var dir, driven by manage.py."""
 
-    def __init__(self, tmp_path, project_id):
+    def __init__(self, tmp_path, project_id, **env):
         self.dir = tmp_path
         self.project_id = project_id
         self.port = free_port()
@@ -52,6 +53,7 @@ class SourceServer:
             DATABASE_URL=f"sqlite:///{tmp_path / 'source.sqlite3'}",
             JOBQ_VAR_DIR=str(tmp_path),
             DJANGO_SETTINGS_MODULE="jobqsite.settings",
+            **env,
         )
         self.process = None
         self.manage("migrate", "--no-input", "-v", "0")
@@ -110,10 +112,10 @@ class SourceServer:
 def source_factory(tmp_path):
     servers = []
 
-    def make(project_id, name="source"):
+    def make(project_id, name="source", **env):
         directory = tmp_path / name
         directory.mkdir()
-        server = SourceServer(directory, project_id)
+        server = SourceServer(directory, project_id, **env)
         servers.append(server)
         return server
 
@@ -294,8 +296,21 @@ def test_full_metadata_into_another_project(source_factory):
     args = ["--source", source.url, "--apikey", source.apikey, "--project", "70", "--into", "71",
             "--workers", "8"]
 
-    result = call_command("sync_jobq", *args, verbosity=0)
-    assert result.startswith("1200 jobs listed, 1200 metadata fetched: 1200 copied, 0 updated, 0 unchanged")
+    # Half-way the source goes away and comes back a moment later: the
+    # requests that failed meanwhile are retried with the client's policy
+    # (connection errors, like 408/429/502/503/504), and the run completes.
+    restarts = []
+
+    def restart_half_way(summary):
+        if summary.count("created") >= 600 and not restarts:
+            source.stop()
+            restarts.append(threading.Thread(target=source.start))
+            restarts[0].start()
+
+    summary = sync_project(source_url=source.url, apikey=source.apikey, project=70, into=71, workers=8,
+                           progress=restart_half_way)
+    restarts[0].join()
+    assert str(summary).startswith("1200 jobs listed, 1200 metadata fetched: 1200 copied, 0 updated, 0 unchanged")
     # Every job here answers what the source's GET /jobs/<key> answers, with
     # only the project changed; ts is kept.
     names = dict(Spider.objects.filter(project_id=71).values_list("pk", "name"))
@@ -321,3 +336,23 @@ def test_full_metadata_into_another_project(source_factory):
     result = call_command("sync_jobq", *args, verbosity=0)
     assert result.startswith("120 jobs listed, 120 metadata fetched: 0 copied, 0 updated, 120 unchanged")
     assert not any(source.apikey in str(value) for value in SyncCursor.objects.values_list())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_throttled_requests_are_retried(source_factory):
+    """A source that answers 429 (at most 8 requests every 2 s here) slows
+    the copy down but loses nothing: the client waits and asks again."""
+    source = source_factory(80, JOBQ_RATE_LIMIT="8/2")
+    jobs = [job(80, number, 1, "finished", BASE_TS + number * 10) for number in range(1, 151)]
+    source.load(jobs)
+    source.start()
+
+    summary = sync_project(source_url=source.url, apikey=source.apikey, project=80, states=["finished"],
+                           metadata=LIST, meta_fields=CUSTOM_FIELDS, page_size=10)
+    assert str(summary) == (
+        "150 jobs listed, 0 metadata fetched: 150 copied, 0 updated, 0 unchanged "
+        "(finished: 150 listed, 150 copied, 0 updated, 0 unchanged)."
+    )
+    assert_same_jobs(local_export(80), source.export())
+    throttled = [line for line in (source.dir / "server.log").read_text().splitlines() if '" 429 ' in line]
+    assert throttled  # it was throttled, and retried each time
