@@ -173,3 +173,20 @@ def test_posting_the_same_form_twice_creates_one_key(client, member):
     # a form without its token creates nothing either
     assert create(client, form_token="").status_code == 302
     assert ApiKey.objects.count() == 1
+
+
+def test_revoke_needs_csrf_and_costs_few_queries(member, django_assert_num_queries):
+    key, _ = ApiKey.generate(projects=[53], name="k", user=member)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(member)
+    assert client.post(f"/keys/{key.pk}/revoke/").status_code == 403
+    key.refresh_from_db()
+    assert key.revoked_at is None
+    client.get(URL)
+    token = client.cookies["csrftoken"].value
+    # session, user, the key, its update, the row's projects
+    with django_assert_num_queries(5):
+        response = client.post(f"/keys/{key.pk}/revoke/", headers={"X-CSRFToken": token, "HX-Request": "true"})
+    assert response.status_code == 200
+    key.refresh_from_db()
+    assert key.revoked_at is not None

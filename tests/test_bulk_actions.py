@@ -211,14 +211,15 @@ def test_query_counts(client, member, jobs, django_assert_num_queries):
     client.force_login(member)
     data = {"action": "add_tag", "tag": "x", "all": "1", "spider": "books"}
     # session, user, project access, the spider's id (JobFilter), the count
+    # (capped at the bulk limit)
     with django_assert_num_queries(5):
         client.post(URL, data, headers=HTMX)
-    # the same four, then one transaction (a savepoint here, as the test runs
+    # the same five, then one transaction (a savepoint here, as the test runs
     # in a transaction) holding the lifecycle's savepoint: the locked read of
     # the 60 jobs, one UPDATE per distinct new tag list (with and without
     # "even"), the Tag upsert, release; the BulkAction row; release. The
     # message travels in a cookie.
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(14):
         client.post(URL, {**data, "confirm": "1"})
 
 
@@ -248,3 +249,17 @@ def test_delete_and_restore_one_job_from_its_page(client, member, jobs):
     # a job page elsewhere is no place to go back to: the list instead
     response = client.post(URL, {**data, "job_page": "54/1/1", "confirm": "1"})
     assert response["Location"] == "/p/53/"
+
+
+def test_more_jobs_than_the_limit_are_refused(client, member, jobs, settings):
+    settings.JOBQ_BULK_MAX = 10
+    client.force_login(member)
+    data = {"action": "add_tag", "tag": "x", "all": "1", "spider": "books"}
+    for confirm in ("", "1"):
+        response = client.post(URL, {**data, "confirm": confirm})
+        assert response.status_code == 400
+        assert "more than 10 jobs" in response.content.decode()
+    assert not Job.objects.filter(tags__overlap=["x"]).exists() and not BulkAction.objects.exists()
+    # ten or fewer is fine
+    client.post(URL, {**data, "spider": "news", "confirm": "1"})
+    assert BulkAction.objects.get().count == 5
