@@ -13,7 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
@@ -174,13 +174,10 @@ def number(value):
 
 def detail_url(project, key):
     _, spider_number, job_number = key.split("/")
-    try:
-        return reverse(
-            "job-detail",
-            kwargs={"project_id": project.pk, "spider_number": int(spider_number), "job_number": int(job_number)},
-        )
-    except NoReverseMatch:  # pragma: no cover - the detail page is always routed
-        return ""
+    return reverse(
+        "job-detail",
+        kwargs={"project_id": project.pk, "spider_number": int(spider_number), "job_number": int(job_number)},
+    )
 
 
 def row_of(project, row, spider_names, now):

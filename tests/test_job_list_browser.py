@@ -125,6 +125,7 @@ def test_live_rows_counts_and_new_jobs_notice(page, live_url, jobs, monkeypatch)
     monkeypatch.setattr(views, "LIVE_SECONDS", 1)
     page.goto(live_url(f"/p/53/?{ALL}"))
     expect(page.locator("#count-running")).to_have_text("1")
+    page.get_by_label("Select 53/2/7").check()  # a bulk selection survives the refresh
     # Elsewhere, the running job finishes and a new job is pushed.
     from jobs.models import Job
 
@@ -136,6 +137,7 @@ def test_live_rows_counts_and_new_jobs_notice(page, live_url, jobs, monkeypatch)
     row = page.locator("#jobs tr", has=page.locator("text=53/2/7"))
     expect(row.locator(".state")).to_have_text("finished", timeout=8000)
     expect(page.locator("#count-running")).to_have_text("0")
+    expect(page.get_by_label("Select 53/2/7")).to_be_checked()
     expect(page.locator("#count-pending")).to_have_text("2")
     notice = page.locator(".new-jobs")
     expect(notice).to_have_text(re.compile(r"2 new jobs"))
@@ -206,3 +208,18 @@ def test_copy_as_curl(new_context, browser_user, live_url, jobs):
     assert copied == f"curl -u \"$SHUB_APIKEY:\" '{live_url('/jobq/53/list?state=running&has_tag=nightly')}'"
     page.get_by_role("button", name="Copy as Python").click()
     assert "jobs.iter(state=['running'], has_tag=['nightly'])" in page.evaluate("navigator.clipboard.readText()")
+
+
+def test_dark_mode_phone_layout_and_visible_focus(new_context, browser_user, live_url, jobs):
+    dark = new_context(browser_user, color_scheme="dark").new_page()
+    dark.goto(live_url(f"/p/53/?{ALL}"))
+    assert dark.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(13, 17, 23)"
+
+    phone = new_context(browser_user, viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
+    phone.goto(live_url(f"/p/53/?{ALL}"))
+    # The page itself fits the screen; only the table scrolls sideways, in its box.
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    assert phone.evaluate("document.querySelector('.table-wrap').scrollWidth") > 390
+
+    phone.keyboard.press("Tab")
+    assert phone.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"

@@ -60,6 +60,16 @@
     }
   });
 
+  // --- Live rows keep the user's selection ----------------------------------
+  // The refresh replaces a running job's row; carry its bulk checkbox over.
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var old = event.detail.target;
+    if (!old.matches || !old.matches("#jobs tbody tr")) return;
+    var box = old.querySelector("input[type=checkbox]");
+    var fresh = event.detail.fragment.querySelector("input[type=checkbox]");
+    if (box && fresh) fresh.checked = box.checked;
+  });
+
   // --- Copy buttons: <button data-copy="element-id"> -------------------------
   function copyText(text, button) {
     function done() {
