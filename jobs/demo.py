@@ -14,6 +14,7 @@ import json
 import os
 import random
 import secrets
+import string
 from dataclasses import dataclass
 
 import orjson
@@ -31,6 +32,7 @@ MINUTE_MS = 60 * 1000
 HISTORY_DAYS = 183
 DEMO_USERNAME = "demo"
 DEMO_KEY_NAME = "demo"
+PASSWORD_ALPHABET = string.ascii_letters + string.digits
 
 
 @dataclass(frozen=True)
@@ -349,7 +351,8 @@ def ensure_demo_access():
     if stored is None:
         stored = {
             "username": DEMO_USERNAME,
-            "password": secrets.token_urlsafe(12),
+            # Letters and digits only: easy to copy from a terminal.
+            "password": "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(16)),
             "api_key": secrets.token_hex(16),
         }
     password = stored["password"]
