@@ -64,7 +64,8 @@ def other_fields(metadata, job):
     return fields
 
 
-def tags_context(request, project, job, *, error=None, status=None):
+def tags_context(project, job, *, error=None, status=None):
+    """What the tag editor partial needs, and nothing more."""
     return {
         "project": project,
         "job": job,
@@ -86,7 +87,7 @@ def job_detail(request, project_id, spider_number, job_number):
     jobs_path = reverse("job-metadata", kwargs=job_url_kwargs(job.key))
     jobq_path = reverse("jobq-jobsummary", kwargs={"project_id": project.pk}) + f"?key={job.key}"
     context = {
-        **tags_context(request, project, job),
+        **tags_context(project, job),
         "spider": job.spider,
         "metadata": metadata,
         "fields": other_fields(metadata, job),
@@ -101,6 +102,7 @@ def job_detail(request, project_id, spider_number, job_number):
         "next_url": next_run and reverse("job-detail", kwargs=job_url_kwargs(next_run.key)),
         "jobs_url": request.build_absolute_uri(jobs_path),
         "jobq_url": request.build_absolute_uri(jobq_path),
+        "api_root": request.build_absolute_uri("/"),
         "metadata_json": json.dumps(metadata, ensure_ascii=False, indent=2, sort_keys=False),
         "tag_suggestions": Tag.objects.filter(project=project)
         .order_by("name")
@@ -139,10 +141,10 @@ def job_tags(request, project_id, spider_number, job_number):
             status = f"Tag {tag} removed."
         job.refresh_from_db(fields=["tags"])
     else:
-        error = " ".join(f"{name}: {' '.join(errs)}" if name != "tag" else " ".join(errs) for name, errs in form.errors.items())
-        error = f"The tag was not changed. {error}"
+        reasons = [error for errors in form.errors.values() for error in errors]
+        error = "The tag was not changed. " + " ".join(reasons)
     if request.htmx:
-        context = tags_context(request, project, job, error=error, status=status)
+        context = tags_context(project, job, error=error, status=status)
         return render(request, "jobs/job_detail.html#tags", context)
     if error:
         messages.error(request, error)

@@ -64,6 +64,7 @@ def test_owner_sees_everything(client, owner, job):
     # the same job in the API
     assert "http://testserver/jobs/53/1/7" in html
     assert "http://testserver/jobq/53/jobsummary?key=53/1/7" in html
+    assert 'endpoint="http://testserver/"' in html and 'client.get_job("53/1/7")' in html
 
 
 def test_member_and_staff_see_it(client, member, staff, job):
@@ -199,3 +200,9 @@ def test_csrf_client_can_read_the_page(owner, job):
     client = Client(enforce_csrf_checks=True)
     client.force_login(owner)
     assert client.get(URL.format(7)).status_code == 200
+
+
+def test_the_python_snippet_works_against_jobq(shub, project):
+    """The snippet the page shows, run through the official client."""
+    add_job(number=7, close_reason="shutdown")
+    assert shub.get_job("53/1/7").metadata.get("close_reason") == "shutdown"
