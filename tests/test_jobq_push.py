@@ -139,6 +139,14 @@ def test_several_lines_answer_one_line_each(api, project):
     assert_counts_exact()
 
 
+def test_any_content_type_is_read_as_json_lines(api, project):
+    # curl -d sends a form content type; the body is still JSON lines.
+    for content_type in ["application/x-www-form-urlencoded", "application/json", "text/plain"]:
+        response = api.generic("POST", "/jobq/53/push", b'{"spider": "a"}', content_type=content_type)
+        assert response.status_code == 200, response.content
+    assert Job.objects.count() == 3
+
+
 def test_blank_lines_are_skipped(api, project):
     response = push(api, body=b'\n{"spider": "a"}\n\n{"spider": "a"}\n')
     assert [a["key"] for a in answers(response)] == ["53/1/1", "53/1/2"]
@@ -253,3 +261,16 @@ def test_query_count(api, project, django_assert_num_queries):
     # counters  8. the tags  9. release
     with django_assert_num_queries(9):
         assert push(api, {"spider": "books", "tags": ["t"]}).status_code == 200
+
+
+def test_over_real_http(http, settings):
+    response = http.post("/jobq/53/push", data=b'{"spider": "books", "x": "\xc3\xa9"}\n{"spider": "books"}\n')
+    assert "Content-Type" not in response.request.headers
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/x-jsonlines; charset=utf-8"
+    assert response.content == b'{"key":"53/1/1","auth":null}\n{"key":"53/1/2","auth":null}\n'
+    settings.JOBQ_MAX_BODY_BYTES = 1000
+    response = http.post("/jobq/53/push", data=b'{"spider": "books", "pad": "' + b"x" * 1000 + b'"}')
+    assert response.status_code == 413
+    assert response.json()["error"] == "too_large"
+    assert Job.objects.count() == 2
