@@ -359,15 +359,20 @@ def ensure_demo_access():
     projects = list(Project.objects.filter(pk__in=DEMO_PROJECT_IDS))
     with transaction.atomic():
         user = User.objects.filter(username=stored["username"]).first()
-        if user is None or (dirty and stored.get("password_hash") != user.password):
-            # A wiped database, or a new credentials file: the login takes its password.
-            user = user or User(username=stored["username"], is_staff=True, is_superuser=True)
+        if user is None:
+            # The first run, or a wiped database: the login takes the file's password.
+            user = User(username=stored["username"], is_staff=True, is_superuser=True)
             user.set_password(password)
             user.save()
             stored["password_hash"] = user.password
             dirty = True
         elif stored.get("password_hash") != user.password:
-            notes.append("The demo password was changed after it was generated; it is not shown.")
+            # Changed since, or a user of that name that this checkout did not
+            # create: its password is never reset from here.
+            notes.append(
+                f"The user {user.username!r} has a password this checkout did not set; it is left "
+                f"alone and not shown (manage.py changepassword {user.username} to set one)."
+            )
             password = None
         for project in projects:
             Membership.objects.get_or_create(

@@ -147,7 +147,7 @@ def test_a_changed_password_is_not_printed():
     user.save()
     second = ensure_demo_access()
     assert second.password is None
-    assert "changed" in second.notes[0]
+    assert "not shown" in second.notes[0]
     user.refresh_from_db()
     assert user.check_password("chosen-by-the-user-42")
 
@@ -157,3 +157,13 @@ def test_demo_lines_are_deterministic():
     first = list(itertools.islice(demo_lines(now), 500))
     assert first == list(itertools.islice(demo_lines(now), 500))
     assert all(job["ts"] <= now for job in first)
+
+
+@pytest.mark.django_db
+def test_an_existing_user_named_demo_keeps_its_password():
+    get_user_model().objects.create_user("demo", password="someone-elses-password-7")
+    access = ensure_demo_access()
+    assert access.password is None and access.notes
+    user = get_user_model().objects.get(username="demo")
+    assert user.check_password("someone-elses-password-7")
+    assert not user.is_superuser

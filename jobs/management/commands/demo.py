@@ -26,7 +26,7 @@ class Command(BaseCommand):
         access = ensure_demo_access()
         url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
         project = DEMO_PROJECT_IDS[0]
-        password = access.password or "(changed since; not shown)"
+        password = access.password or "(not shown: see the note above)"
         lines = [
             loaded,
             *access.notes,
