@@ -2,6 +2,7 @@
 metadata: the timeline with durations, the close reason in plain words and
 the Scrapy stats grouped by prefix. No database access here."""
 
+import json
 from collections import defaultdict
 from typing import NamedTuple
 
@@ -125,6 +126,16 @@ def stats_groups(scrapystats):
     if other:
         result.append(("other", sorted(other)))
     return result
+
+
+def value_text(value):
+    """A metadata value as text: strings and numbers as they are, anything
+    else (objects, lists, true/false, null) as compact JSON, never Python's repr."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 def job_url_kwargs(key):

@@ -19,7 +19,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from . import lifecycle
 from .access import project_for_user
-from .jobdetail import close_reason_text, job_url_kwargs, stats_groups, timeline
+from .jobdetail import close_reason_text, job_url_kwargs, stats_groups, timeline, value_text
 from .jobmeta import MAX_TEXT, METADATA_COLUMNS, TIME_FIELDS, metadata_of, now_ms
 from .models import Job, Tag
 
@@ -45,10 +45,8 @@ def metadata_for(job):
 
 
 def display_value(value):
-    """(text, is_json): scalars as they are, objects and lists as compact JSON."""
-    if isinstance(value, (dict, list)) or value is None or isinstance(value, bool):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True), True
-    return str(value), False
+    """(text, is_json): strings and numbers as they are, anything else as JSON."""
+    return value_text(value), not isinstance(value, (str, int, float)) or isinstance(value, bool)
 
 
 def other_fields(metadata, job):

@@ -21,7 +21,7 @@ def job(project):
         running_time=BASE_TS + 3_000,
         finished_time=BASE_TS + 600_000,
         close_reason="closespider_itemcount",
-        spider_args={"category": "poetry", "max_pages": 3},
+        spider_args={"category": "poetry", "max_pages": 3, "nested": {"deep": True}},
         scrapystats={
             "downloader/request_count": 120,
             "downloader/response_count": 118,
@@ -30,6 +30,7 @@ def job(project):
             "log_count/ERROR": 2,
             "log_count/INFO": 40,
             "finish_reason": "closespider_itemcount",
+            "custom/flag": False,
         },
         tags=["nightly", "ünïcode"],
         version="1.4.2",
@@ -53,6 +54,8 @@ def test_owner_sees_everything(client, owner, job):
     assert "closespider_itemcount" in html and "CLOSESPIDER_ITEMCOUNT items" in html
     # spider args
     assert "category" in html and "poetry" in html
+    # objects and booleans as JSON, never Python's repr
+    assert "{&quot;deep&quot;: true}" in html and "False" not in html and "True" not in html
     # stats grouped by prefix
     for prefix in ("<caption>downloader</caption>", "<caption>item</caption>", "<caption>log_count</caption>"):
         assert prefix in html

@@ -3,7 +3,7 @@ shared `jobq` library; these only format durations and numbers."""
 
 from django import template
 
-from ..jobdetail import format_duration
+from ..jobdetail import format_duration, value_text
 
 register = template.Library()
 
@@ -28,3 +28,9 @@ def bulk_filter_params(query):
     from ..views_bulk import FILTER_PARAMS
 
     return [(name, value) for name in FILTER_PARAMS for value in query.getlist(name) if value != ""]
+
+
+@register.filter
+def as_text(value):
+    """Strings as they are; objects, lists, booleans and null as JSON."""
+    return value_text(value)
