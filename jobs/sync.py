@@ -23,6 +23,7 @@ deleted) on the source never stays running here.
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import orjson
 from django.db import transaction
@@ -109,6 +110,12 @@ class Source:
     """
 
     def __init__(self, url, apikey, project_id, *, max_retries=None, max_retry_time=None):
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SyncError(f"{url!r} is not an http(s) URL")
+        if parts.username or parts.password or parts.query:
+            # The URL names the cursor in the database: no key may hide in it.
+            raise SyncError("the source URL must not carry credentials or a query; pass the key with --apikey")
         self.url = url.rstrip("/") + "/"
         self.project_id = project_id
         self._options = dict(

@@ -6,6 +6,7 @@ the test database. Nothing is mocked: the interruption kills the source
 server half-way and starts it again on the same address.
 """
 
+import io
 import os
 import socket
 import subprocess
@@ -13,11 +14,12 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import orjson
 import pytest
 import requests
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db.models import Count, Sum
 from requests.exceptions import ConnectionError as RequestsConnectionError
 
@@ -264,6 +266,7 @@ def test_interrupted_then_resumed_then_incremental(source_factory):
         for i, line in enumerate(to_delete)
     ]
     source.load(new_finished + new_pending + now_finished + now_deleted, name="changes.jl")
+    deleted_before = SyncCursor.objects.get(state="deleted").newest_key
 
     result = call_command("sync_jobq", "--source", source.url, "--apikey", source.apikey,
                           "--project", "53", *list_mode, verbosity=0)
@@ -278,6 +281,12 @@ def test_interrupted_then_resumed_then_incremental(source_factory):
     )
     assert_same_jobs(local_export(53), source.export())
     assert Job.objects.count() == total + 305
+    # The deleted jobs were asked for with stop=<the newest deleted key copied>;
+    # the finished ones from the cursor's ts, as its stop key had moved.
+    asked = [line for line in (source.dir / "server.log").read_text().splitlines() if "/jobq/53/list?" in line]
+    stop = "stop=" + quote(deleted_before, safe="")
+    assert any("state=deleted" in line and stop in line for line in asked[-10:])
+    assert any("state=finished" in line and "startts=" in line and "stop=" not in line for line in asked[-10:])
     assert_counters_exact(53)
 
 
@@ -333,8 +342,18 @@ def test_full_metadata_into_another_project(source_factory):
     assert_counters_exact(71)
 
     # Nothing new: only pending and running are listed (and fetched) again.
-    result = call_command("sync_jobq", *args, verbosity=0)
+    progress = io.StringIO()
+    result = call_command("sync_jobq", *args, stderr=progress)
     assert result.startswith("120 jobs listed, 120 metadata fetched: 0 copied, 0 updated, 120 unchanged")
+    assert "\r120 listed, 120 fetched, 0 copied, 0 updated…" in progress.getvalue()
+
+    # What the source refuses is said plainly.
+    with pytest.raises(CommandError, match="401 Unauthorized"):
+        call_command("sync_jobq", *args[:3], "0" * 32, *args[4:], verbosity=0)
+    with pytest.raises(CommandError, match="404 Project 72 not found"):
+        call_command("sync_jobq", *args[:5], "72", verbosity=0)
+    with pytest.raises(CommandError, match="must not carry credentials"):
+        call_command("sync_jobq", "--source", source.url + "?apikey=" + source.apikey, *args[2:], verbosity=0)
     assert not any(source.apikey in str(value) for value in SyncCursor.objects.values_list())
 
 
