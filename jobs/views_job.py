@@ -6,6 +6,7 @@ edit tags; anyone else gets the same 404 as for a missing project.
 """
 
 import json
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
@@ -22,6 +23,7 @@ from .access import project_for_user
 from .jobdetail import close_reason_text, job_url_kwargs, stats_groups, timeline, value_text
 from .jobmeta import MAX_TEXT, METADATA_COLUMNS, TIME_FIELDS, metadata_of, now_ms
 from .models import Job, Tag
+from .views import job_list_url
 
 # Tags offered in the editor's autocomplete; the Tag table is small per project.
 TAG_SUGGESTIONS = 500
@@ -105,7 +107,8 @@ def job_detail(request, project_id, spider_number, job_number):
         "tag_suggestions": Tag.objects.filter(project=project)
         .order_by("name")
         .values_list("name", flat=True)[:TAG_SUGGESTIONS],
-        "list_url": reverse("job-list", kwargs={"project_id": project.pk}),
+        "list_url": job_list_url(project),
+        "spider_list_url": job_list_url(project) + "&" + urlencode({"spider": job.spider.name}),
     }
     # Previous/next links swap only the job (#job) under htmx; a history
     # restore after a cache miss needs the whole page.

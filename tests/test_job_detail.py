@@ -60,6 +60,9 @@ def test_owner_sees_everything(client, owner, job):
     for prefix in ("<caption>downloader</caption>", "<caption>item</caption>", "<caption>log_count</caption>"):
         assert prefix in html
     assert "1,000" in html
+    # breadcrumbs to the list of every live job, and of this spider's
+    assert 'href="/p/53/?state=pending&amp;state=running&amp;state=finished"' in html
+    assert 'href="/p/53/?state=pending&amp;state=running&amp;state=finished&amp;spider=books"' in html
     # tags and their editor
     assert "nightly" in html and "ünïcode" in html
     assert 'action="/p/53/job/1/7/tags/"' in html
