@@ -1,11 +1,11 @@
 """A separate process that hits a live jobq over HTTP, for tests/test_concurrency.py.
 
     python tests/http_worker.py <base url> <api key> start
-    python tests/http_worker.py <base url> <api key> push <count> <json line>
+    python tests/http_worker.py <base url> <api key> post <path> <count> <body>
 
 It prints "ready", waits for a line on stdin (so that every worker begins at
-once), then prints one JSON answer per request: the started jobs, or the
-push answers. Only requests is imported: no Django in the workers.
+once), then prints one JSON answer per line of each answer: the started
+jobs, or what the posts answered. Only requests is imported: no Django in the workers.
 """
 
 import sys
@@ -25,12 +25,13 @@ def main(url, apikey, mode, *args):
             if not response.content:
                 break
             print(response.text.strip(), flush=True)
-    elif mode == "push":
-        count, line = int(args[0]), args[1].encode()
+    elif mode == "post":
+        path, count, body = args[0], int(args[1]), args[2].encode()
         for _ in range(count):
-            response = session.post(f"{url}/jobq/53/push", data=line)
+            response = session.post(f"{url}{path}", data=body)
             response.raise_for_status()
-            print(response.text.strip(), flush=True)
+            if response.content.strip():
+                print(response.text.strip(), flush=True)
     else:
         raise SystemExit(f"unknown mode {mode}")
 

@@ -28,16 +28,18 @@ WORKER = Path(__file__).with_name("http_worker.py")
 WORKERS = 4
 
 
-def run_workers(live, apikey, *args, workers=WORKERS):
-    """Start the workers, let them all go at once, return each one's answers."""
+def run_workers(live, apikey, *args, workers=WORKERS, others=()):
+    """Start the workers (and, alongside, workers running each of `others`,
+    a tuple of arguments), let them all go at once, return each one's answers."""
+    commands = [args] * workers + list(others)
     processes = [
         subprocess.Popen(
-            [sys.executable, str(WORKER), live.url, apikey, *args],
+            [sys.executable, str(WORKER), live.url, apikey, *command],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
-        for _ in range(workers)
+        for command in commands
     ]
     for process in processes:
         assert process.stdout.readline().strip() == "ready"
@@ -70,9 +72,9 @@ def test_each_pending_job_is_started_exactly_once(live, project, apikey):
 
 
 def test_concurrent_pushes_never_repeat_a_job_number(live, project, apikey):
-    answers = run_workers(live, apikey, "push", "25", '{"spider": "books"}')
+    answers = run_workers(live, apikey, "post", "/jobq/53/push", "25", '{"spider": "books"}')
     # A spider that none of them has seen yet: created once, by whoever is first.
-    answers += run_workers(live, apikey, "push", "5", '{"spider": "fresh", "tags": ["a", "b"]}')
+    answers += run_workers(live, apikey, "post", "/jobq/53/push", "5", '{"spider": "fresh", "tags": ["a", "b"]}')
 
     keys = [answer["key"] for worker in answers for answer in worker]
     assert len(keys) == len(set(keys)) == WORKERS * 30
@@ -85,7 +87,7 @@ def test_concurrent_pushes_never_repeat_a_job_number(live, project, apikey):
 
 def test_concurrent_unique_pushes_create_one_job(live, project, apikey):
     line = orjson.dumps({"spider": "books", "unique": "once"}).decode()
-    answers = [answer for worker in run_workers(live, apikey, "push", "3", line) for answer in worker]
+    answers = [answer for worker in run_workers(live, apikey, "post", "/jobq/53/push", "3", line) for answer in worker]
 
     created = [answer for answer in answers if "key" in answer]
     refused = [answer for answer in answers if "error" in answer]
@@ -94,4 +96,32 @@ def test_concurrent_unique_pushes_create_one_job(live, project, apikey):
     assert Job.objects.count() == 1
     # No number was used up by the refused pushes.
     assert Spider.objects.get(name="books").last_job_number == 1
+    assert_counts_exact()
+
+
+def test_start_update_and_cancel_at_once_keep_the_counts_exact(live, project, apikey):
+    lines = [
+        job_line(spider=f"s{i % 2}", spider_number=i % 2 + 1, number=i + 1, state="pending", ts=1_700_000_000_000 + i)
+        for i in range(60)
+    ]
+    keys = add_jobs(*lines)
+    cancel = orjson.dumps([{"key": key} for key in keys[::3]]).decode()
+    finish_spider = '{"key": "53/2", "state": "finished", "close_reason": "swept"}'
+    answers = run_workers(
+        live,
+        apikey,
+        "start",
+        workers=2,
+        others=[
+            ("post", "/jobq/53/cancel", "2", cancel),
+            ("post", "/jobq/53/update", "3", finish_spider),
+        ],
+    )
+
+    started = [job["key"] for job in answers[0] + answers[1]]
+    assert len(started) == len(set(started))
+    # Every job is running (started, perhaps then swept) or finished, none pending.
+    assert set(Job.objects.values_list("state", flat=True)) <= {"running", "finished"}
+    for job in Job.objects.filter(state="finished"):
+        assert job.close_reason in ("cancelled", "swept"), job.key
     assert_counts_exact()
