@@ -173,6 +173,8 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", True)
 
 SESSION_COOKIE_HTTPONLY = True
+# Messages can carry a new API key shown once: keep them server-side, never in a cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
 X_FRAME_OPTIONS = "DENY"
 
