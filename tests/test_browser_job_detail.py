@@ -121,3 +121,36 @@ def test_a_selected_live_row_stays_selected_through_refreshes(page, live_url, pr
         pass
     page.wait_for_timeout(300)
     expect(box).to_be_checked()
+
+
+UNLABELLED = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
+  .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                && !el.getAttribute('aria-labelledby') && !(el.tagName === 'BUTTON' && el.textContent.trim()))
+  .map(el => el.outerHTML.slice(0, 120))"""
+
+
+@pytest.mark.parametrize("path", ["/p/53/job/1/7/", "/keys/", "/p/53/?state=finished"])
+def test_every_control_has_a_label(page, live_url, project, path):
+    add_job(number=7, tags=["a"])
+    page.goto(live_url(path))
+    assert page.evaluate(UNLABELLED) == []
+
+
+def test_phone_and_dark_mode(new_context, browser_user, live_url, project):
+    add_job(number=7, tags=["a"], scrapystats={"downloader/request_count": 1, "downloader/response_bytes": 123456789})
+    page = new_context(browser_user, viewport={"width": 360, "height": 740}, color_scheme="dark").new_page()
+    page.goto(live_url("/p/53/job/1/7/"))
+    # nothing wider than the screen, and the page follows the dark palette
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(13, 17, 23)"
+
+
+def test_keyboard_focus_is_visible(page, live_url, project):
+    add_job(number=7, tags=["a"])
+    page.goto(live_url("/p/53/job/1/7/"))
+    page.get_by_label("Add a tag").focus()
+    page.keyboard.press("Shift+Tab")  # back to the remove button, by keyboard
+    focused = page.evaluate("document.activeElement.getAttribute('aria-label')")
+    assert focused == "Remove tag a"
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline not in ("", "none")
