@@ -136,6 +136,10 @@ def jobq_startjob(request, project_id):
             raise line_error(number, exc) from None
         if change.state is not None:
             raise invalid(f"line {number}: startjob sets the state itself.", "state")
+        if change.spider_name is not None:
+            # Refused rather than ignored: a caller naming a spider would
+            # otherwise get a job of another spider without knowing.
+            raise invalid(f"line {number}: startjob starts the oldest job of any spider.", "spider")
     job = start_next_job(project=project, change=change)
     if job is None:
         return jsonlines_response([])

@@ -428,6 +428,7 @@ def start_next_job(*, project, change=None, now=None):
     oldest pending row it can and skips rows that others hold
     (`FOR NO KEY UPDATE SKIP LOCKED`); SQLite runs writers one at a time.
     `change` carries metadata to save on the started job (e.g. `started_by`).
+    Priority does not reorder the queue: the contract asks for the oldest.
     """
     now = now or now_ms()
     change = change or Change()

@@ -27,6 +27,13 @@ def test_oldest_pending_job_first(api, project):
     assert_counts_exact()
 
 
+def test_priority_does_not_reorder_the_queue(api, project):
+    # The contract asks for the oldest pending job, whatever its priority.
+    older = answers(push(api, {"spider": "a", "priority": 0}))[0]["key"]
+    answers(push(api, {"spider": "a", "priority": 4}))
+    assert startjob(api).json()["key"] == older
+
+
 def test_pushed_jobs_start_in_push_order(api, project):
     keys = [answers(push(api, {"spider": name}))[0]["key"] for name in ["a", "b", "a", "c"]]
     assert [startjob(api).json()["key"] for _ in keys] == keys
@@ -71,6 +78,7 @@ def test_bad_bodies(api, project):
     key = add_job(state="pending")
     assert_bad(startjob(api, b'{"state": "finished"}'), "line 1: startjob sets the state itself", "state")
     assert_bad(startjob(api, b'{"priority": "x"}'), "line 1: priority must be", "priority")
+    assert_bad(startjob(api, b'{"spider": "books"}'), "line 1: startjob starts the oldest job of any spider", "spider")
     assert_bad(startjob(api, b"{}\n{}"), "line 2: startjob takes at most one line")
     assert_bad(startjob(api, b"[1]"), "line 1: metadata must be a JSON object", "metadata")
     assert_bad(startjob(api, b"{"), "line 1: not valid JSON")
