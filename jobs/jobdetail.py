@@ -77,24 +77,32 @@ class Step(NamedTuple):
     current: bool
 
 
-def timeline(metadata, now_ms):
+def timeline(metadata, now_ms, ts=None):
     """The steps the job went through, oldest first, each with how long it lasted.
 
-    The current step of a pending or running job lasts until now ("so far")."""
-    present = [(field, label, verb) for field, label, verb in STEPS if metadata.get(field) is not None]
-    present.sort(key=lambda step: metadata[step[0]])
+    The current step of a pending or running job lasts until now ("so far").
+    A restored job (finished again after being deleted: it keeps its
+    deleted_time, and `ts` is when it came back) gets a "Restored" step."""
+    present = [
+        (field, label, verb, metadata[field])
+        for field, label, verb in STEPS
+        if metadata.get(field) is not None
+    ]
     state = metadata.get("state")
+    deleted = metadata.get("deleted_time")
+    if state == "finished" and deleted is not None and ts is not None and ts >= deleted:
+        present.append(("ts", "Restored", "restored", ts))
+    present.sort(key=lambda step: step[3])
     steps = []
-    for index, (field, label, verb) in enumerate(present):
-        ms = metadata[field]
-        if index + 1 < len(present):
-            duration = metadata[present[index + 1][0]] - ms
+    for index, (field, label, verb, ms) in enumerate(present):
+        last = index + 1 == len(present)
+        if not last:
+            duration = present[index + 1][3] - ms
         elif state in ("pending", "running") and field == f"{state}_time":
             duration = max(now_ms - ms, 0)
         else:
             duration = None
-        current = index == len(present) - 1 and field == f"{state}_time"
-        steps.append(Step(field, label, verb, ms, duration, current))
+        steps.append(Step(field, label, verb, ms, duration, last))
     return steps
 
 

@@ -91,7 +91,7 @@ def job_detail(request, project_id, spider_number, job_number):
         "spider": job.spider,
         "metadata": metadata,
         "fields": other_fields(metadata, job),
-        "steps": timeline(metadata, now_ms()),
+        "steps": timeline(metadata, now_ms(), ts=job.ts),
         "close_reason": metadata.get("close_reason"),
         "close_reason_text": close_reason_text(metadata.get("close_reason"), job.state),
         "stats_groups": stats_groups(metadata.get("scrapystats")),

@@ -191,10 +191,21 @@ def test_durations():
 
 def test_timeline_of_a_restored_job():
     meta = {"state": "finished", "pending_time": 0, "running_time": 1000, "finished_time": 5000, "deleted_time": 9000}
-    steps = timeline(meta, now_ms=20_000)
-    assert [(s.label, s.duration_ms) for s in steps] == [
-        ("Pending", 1000), ("Running", 4000), ("Finished", 4000), ("Deleted", None)
+    steps = timeline(meta, now_ms=20_000, ts=12_000)
+    assert [(s.label, s.duration_ms, s.current) for s in steps] == [
+        ("Pending", 1000, False), ("Running", 4000, False), ("Finished", 4000, False),
+        ("Deleted", 3000, False), ("Restored", None, True),
     ]
+
+
+def test_timeline_of_a_deleted_and_a_running_job():
+    meta = {"state": "deleted", "pending_time": 0, "finished_time": 5000, "deleted_time": 9000}
+    assert [(s.label, s.duration_ms) for s in timeline(meta, now_ms=20_000, ts=9000)] == [
+        ("Pending", 5000), ("Finished", 4000), ("Deleted", None)
+    ]
+    meta = {"state": "running", "pending_time": 0, "running_time": 1000}
+    steps = timeline(meta, now_ms=20_000, ts=1000)
+    assert [(s.label, s.duration_ms, s.current) for s in steps] == [("Pending", 1000, False), ("Running", 19_000, True)]
 
 
 def test_stats_groups_put_lonely_prefixes_under_other():
