@@ -154,3 +154,17 @@ def test_keyboard_focus_is_visible(page, live_url, project):
     assert focused == "Remove tag a"
     outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert outline not in ("", "none")
+
+
+def test_select_every_job_on_the_page(page, live_url, project):
+    add_jobs(*(job_line(number=n, ts=BASE_TS + n * 1000) for n in range(1, 4)))
+    page.goto(live_url("/p/53/?state=finished"))
+    toolbar = page.locator("#bulk-toolbar")
+    toolbar.get_by_label("every job on this page").check()
+    for key in ("53/1/1", "53/1/2", "53/1/3"):
+        expect(page.get_by_label(f"Select {key}")).to_be_checked()
+    toolbar.get_by_label("Tag", exact=True).fill("page")
+    toolbar.get_by_role("button", name="Apply…").click()
+    expect(page.get_by_role("button", name="Yes, add tag “page” to 3 jobs")).to_be_visible()
+    toolbar.get_by_label("every job on this page").uncheck()
+    expect(page.get_by_label("Select 53/1/2")).not_to_be_checked()
