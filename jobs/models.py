@@ -384,7 +384,8 @@ class SyncCursor(models.Model):
     the last completed pass) is copied; the next run asks only for what is
     newer (`stop=newest_key`). A pass in progress is the range from
     `pass_top_key` down to `pass_low_ts`, so an interrupted run resumes where
-    it stopped. The API key is never stored.
+    it stopped. Pending and running are listed whole on every run; their
+    cursor only records the newest job seen. The API key is never stored.
     """
 
     source_url = models.CharField(max_length=255)

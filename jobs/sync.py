@@ -26,7 +26,7 @@ for "every field" of many jobs at once; custom fields must be named. So:
   200 jobs/s against a local jobq, less across the internet);
 - `list` takes the metadata from the list pages themselves, asking with
   `jobmeta=` for every standard field plus the custom fields named: 1000
-  jobs per request (about 3000 jobs/s locally), exact when every custom
+  jobs per request (about 2500 jobs/s locally), exact when every custom
   field in use is named; custom fields not named are left as they are here.
 
 What the JobQ idiom cannot see, this cannot either: a job whose metadata
