@@ -59,8 +59,9 @@ def bulk_limit():
 
 class BulkForm(forms.Form):
     action = forms.ChoiceField(choices=BulkAction.Action.choices)
+    # Stripped only for add_tag: an API-made tag with spaces stays removable.
     tag = forms.CharField(
-        required=False, max_length=MAX_TEXT, validators=[ProhibitNullCharactersValidator()]
+        required=False, strip=False, max_length=MAX_TEXT, validators=[ProhibitNullCharactersValidator()]
     )
     key = JobKeyListField(required=False)
     all = forms.BooleanField(required=False)
@@ -70,6 +71,8 @@ class BulkForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        if data.get("action") == BulkAction.Action.ADD_TAG and "tag" in data:
+            data["tag"] = data["tag"].strip()
         if data.get("action") in TAG_ACTIONS and not data.get("tag"):
             self.add_error("tag", "Name the tag to add or remove.")
         if not data.get("all") and not data.get("key"):
@@ -188,7 +191,7 @@ def bulk_action(request, project_id):
     invalid = 200 if request.htmx else 400
     if not form.is_valid():
         return render(request, template, context, status=invalid)
-    action, tag = form.cleaned_data["action"], form.cleaned_data["tag"].strip()
+    action, tag = form.cleaned_data["action"], form.cleaned_data["tag"]
     jobs, selection, error = selected_jobs(project, form, request.POST)
     if error:
         form.add_error(None, error)

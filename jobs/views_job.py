@@ -118,9 +118,19 @@ def job_detail(request, project_id, spider_number, job_number):
 
 class TagForm(forms.Form):
     action = forms.ChoiceField(choices=[("add", "Add"), ("remove", "Remove")])
+    # Not stripped here: a tag pushed through the API with spaces around it
+    # must still be removable. A new tag typed in the page is stripped.
     tag = forms.CharField(
-        max_length=MAX_TEXT, strip=True, validators=[ProhibitNullCharactersValidator()]
+        max_length=MAX_TEXT, strip=False, validators=[ProhibitNullCharactersValidator()]
     )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("action") == "add" and "tag" in data:
+            data["tag"] = data["tag"].strip()
+            if not data["tag"]:
+                self.add_error("tag", "This field is required.")
+        return data
 
 
 @login_required

@@ -263,3 +263,13 @@ def test_more_jobs_than_the_limit_are_refused(client, member, jobs, settings):
     # ten or fewer is fine
     client.post(URL, {**data, "spider": "news", "confirm": "1"})
     assert BulkAction.objects.get().count == 5
+
+
+def test_bulk_tags_with_spaces(client, member, project):
+    add_jobs(job_line(number=1, tags=[" padded "]))
+    client.force_login(member)
+    client.post(URL, {"action": "add_tag", "tag": "  new ", "key": "53/1/1", "confirm": "1"})
+    client.post(URL, {"action": "remove_tag", "tag": " padded ", "key": "53/1/1", "confirm": "1"})
+    assert tags_of("53/1/1") == ["new"]
+    response = client.post(URL, {"action": "add_tag", "tag": "   ", "key": "53/1/1", "confirm": "1"})
+    assert response.status_code == 400 and "Name the tag" in response.content.decode()

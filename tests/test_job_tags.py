@@ -99,3 +99,13 @@ def test_query_count(client, owner, job, django_assert_num_queries):
     # the tags for the partial
     with django_assert_num_queries(10):
         client.post(URL, {"action": "add", "tag": "fresh"}, headers=HTMX)
+
+
+def test_a_tag_with_spaces_from_the_api_can_be_removed(client, owner, project):
+    add_job(number=8, tags=[" padded ", "x"])
+    client.force_login(owner)
+    client.post("/p/53/job/1/8/tags/", {"action": "remove", "tag": " padded "}, headers=HTMX)
+    assert Job.objects.get(key="53/1/8").tags == ["x"]
+    # while a typed tag loses its spaces
+    client.post("/p/53/job/1/8/tags/", {"action": "add", "tag": "  new  "}, headers=HTMX)
+    assert Job.objects.get(key="53/1/8").tags == ["x", "new"]
