@@ -293,6 +293,11 @@ def chart_of(queryset, data, newest_ts):
     return {"bars": bars, "peak": peak, "days": count, "total": sum(sum(d.values()) for d in days.values())}
 
 
+def newest_ts_of(queryset):
+    """The `ts` of the newest job of a filter: one step down an index."""
+    return queryset.newest_first().values_list("ts", flat=True).first()
+
+
 def api_snippets(request, project, query):
     """The JobQ /list call for the current filters, as curl and as Python."""
     filters = QueryDict(mutable=True)
@@ -335,8 +340,10 @@ def api_snippets(request, project, query):
     return {"curl": "\n".join(curls), "python": "\n".join(lines)}
 
 
-def listing_context(request, project, query, errors):
-    """Everything the job list shows for a canonical query."""
+def listing_context(request, project, query, errors, *, inline_chart=True):
+    """Everything the job list shows for a canonical query. Without
+    `inline_chart` the chart is left to its own request (job_list_chart),
+    so a filter change shows the rows without waiting for it."""
     now = now_ms()
     jobfilter = JobFilter(query, project=project)
     spider_names = Spider.objects.names(project)
@@ -370,10 +377,12 @@ def listing_context(request, project, query, errors):
     queryset = jobfilter.qs
     rows, newer, older = page_of(queryset, cursor)
     shown = [row_of(project, row, spider_names, now) for row in rows]
-    if cursor.direction is None:
-        newest_ts = rows[0]["ts"] if rows else None
+    if not inline_chart:
+        chart = None
+    elif cursor.direction is None:
+        chart = chart_of(queryset, data, rows[0]["ts"] if rows else None)
     else:
-        newest_ts = queryset.newest_first().values_list("ts", flat=True).first()
+        chart = chart_of(queryset, data, newest_ts_of(queryset))
     filters = QueryDict(mutable=True)
     for name in FILTER_PARAMS:
         if name in query:
@@ -408,7 +417,8 @@ def listing_context(request, project, query, errors):
             "older_url": older and shown and page_url(before=shown[-1]["key"]),
             "first_url": page_url(),
             "live_url": reverse("job-list-live", kwargs={"project_id": project.pk}) + "?" + live.urlencode(),
-            "chart": chart_of(queryset, data, newest_ts),
+            "chart": chart,
+            "chart_url": None if inline_chart or not shown else reverse("job-list-chart", kwargs={"project_id": project.pk}) + f"?{filters.urlencode()}",
             "csv_url": reverse("job-export-csv", kwargs={"project_id": project.pk}) + (f"?{exports}" if exports else ""),
             "jsonl_url": reverse("job-export-jsonl", kwargs={"project_id": project.pk}) + (f"?{exports}" if exports else ""),
             "snippets": api_snippets(request, project, query),
@@ -432,7 +442,7 @@ def job_list(request, project_id):
     partial = request.htmx and not request.htmx.history_restore_request
     if not partial and not errors and not same_query(query, request.GET):
         return redirect(canonical)
-    context = listing_context(request, project, query, errors)
+    context = listing_context(request, project, query, errors, inline_chart=not partial)
     if partial:
         return push_url(render(request, "jobs/job_list.html#listing", context), canonical)
     context["project_links"] = [(other, job_list_url(other)) for other in visible_projects(request.user)]
@@ -487,6 +497,25 @@ def job_list_live(request, project_id):
         f"?{filters.urlencode()}" if filters else ""
     )
     return render(request, "jobs/job_list.html#live-update", context)
+
+
+@login_required
+@require_GET
+def job_list_chart(request, project_id):
+    """The jobs-per-day chart of a job list's filter, fetched by htmx after
+    the rows (it reads every job of its days)."""
+    project = project_for_user(request.user, project_id)
+    query, _ = canonical_query(request.GET, now=now_ms())
+    jobfilter = JobFilter(query, project=project)
+    if not jobfilter.is_valid():
+        return HttpResponse("")
+    queryset = jobfilter.qs
+    context = {
+        "chart": chart_of(queryset, jobfilter.form.cleaned_data, newest_ts_of(queryset)),
+        "states": state_chips(None, jobfilter.states, False),
+        "zone": zone_name(),
+    }
+    return render(request, "jobs/job_list.html#chart", context)
 
 
 # --- exports ------------------------------------------------------------------

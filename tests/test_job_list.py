@@ -57,7 +57,7 @@ def htmx(client, url, **headers):
 
 # --- access ---------------------------------------------------------------------
 
-URLS = [LIST, "/p/53/live?state=running", "/p/53/export.csv", "/p/53/export.jsonl"]
+URLS = [LIST, "/p/53/live?state=running", "/p/53/chart?state=finished", "/p/53/export.csv", "/p/53/export.jsonl"]
 
 
 @pytest.mark.parametrize("url", URLS)
@@ -300,12 +300,12 @@ def test_deep_page_costs_the_same_queries_as_the_first(as_member, many_jobs, dja
 
 
 def test_partial_query_count(as_member, many_jobs, django_assert_num_queries):
-    # session, user, project, spiders, tags, state counters, rows, chart
-    with django_assert_num_queries(8):
+    # session, user, project, spiders, tags, state counters, rows
+    # (the chart comes in its own request)
+    with django_assert_num_queries(7):
         htmx(as_member, f"{LIST}?state=finished")
     # With a tag filter: 4 capped per-state counts instead of the counters,
-    # + the spider-id lookup twice (rows, counts) when a spider is named,
-    # and no chart query when nothing matches.
+    # + the spider-id lookup twice (rows, counts) when a spider is named.
     with django_assert_num_queries(12):
         htmx(as_member, f"{LIST}?state=finished&has_tag=x&spider=books")
 
@@ -401,6 +401,20 @@ def test_chart_shows_jobs_per_day_by_state(as_member):
     assert "Tue 2023-11-14: 2 finished" in html
     assert "Wed 2023-11-15: 1 running" in html
     assert html.count('class="bar-finished"') == 1
+
+
+def test_htmx_swaps_load_the_chart_after_the_rows(as_member, django_assert_num_queries):
+    add_jobs(job_line(number=1, ts=BASE_TS, tags=["a"]))
+    html = htmx(as_member, f"{LIST}?state=finished&has_tag=a").content.decode()
+    assert "<svg" not in html
+    assert 'hx-get="/p/53/chart?state=finished&amp;has_tag=a" hx-trigger="load"' in html
+    # session, user, project, newest ts, per-day counts
+    with django_assert_num_queries(5):
+        chart = htmx(as_member, "/p/53/chart?state=finished&has_tag=a").content.decode()
+    assert chart.lstrip().startswith('<figure class="chart" id="chart">')
+    assert "Tue 2023-11-14: 1 finished" in chart
+    assert htmx(as_member, "/p/53/chart?state=finished&has_tag=zzz").content.decode().strip() == ""
+    assert htmx(as_member, "/p/53/chart?state=bogus").content.decode() == ""
 
 
 def test_per_day_by_state(project):

@@ -48,6 +48,9 @@ def test_filter_by_state_and_tag_updates_rows_and_url_then_back_restores(page, l
     expect(page).to_have_url(re.compile(r"/p/53/\?state=pending&state=running$"))
     expect(page.locator("#jobs td.key a")).to_have_text(["53/2/8", "53/2/7"])
     expect(page.locator("#match-count")).to_have_text("2")
+    # The chart follows in its own request.
+    expect(page.locator("#chart svg")).to_be_visible()
+    expect(page.locator("#chart .legend")).to_have_text("pendingrunning")
 
     # Back to every live state, then add a tag chip through the text field.
     page.go_back()
@@ -61,6 +64,7 @@ def test_filter_by_state_and_tag_updates_rows_and_url_then_back_restores(page, l
     expect(page).to_have_url(re.compile(r"has_tag=nightly"))
     expect(page.locator("#jobs td.key a")).to_have_text(["53/1/5", "53/1/3", "53/1/1"])
     expect(page.get_by_label("nightly", exact=True)).to_be_checked()
+    settled(page)
 
     # The back button restores the filter before the tag.
     page.go_back()
@@ -81,6 +85,7 @@ def test_lacks_tag_and_spider_chips(page, live_url, jobs):
     page.get_by_label("Add a spider").press("Enter")
     expect(page).to_have_url(re.compile(r"spider=quotes.*lacks_tag=nightly"))
     expect(page.locator("#jobs td.key a")).to_have_text(["53/2/8", "53/2/7"])
+    settled(page)  # Enter sends change and submit; the first is aborted, let it land
     # Unchecking the chip removes the filter.
     page.get_by_label("quotes", exact=True).uncheck()
     expect(page.locator("#jobs td.key a")).to_have_count(5)
