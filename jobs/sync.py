@@ -414,12 +414,19 @@ class Mirror:
 
 def sync_project(*, source_url, apikey, project, into=None, states=None, metadata=FULL,
                  meta_fields=(), workers=DEFAULT_WORKERS, page_size=PAGE_SIZE,
-                 max_retries=None, max_retry_time=None, progress=None):
+                 max_retries=None, max_retry_time=None, reset=False, progress=None):
     """Copy a source project's jobs into the local project `into` (default:
-    the same id); returns a SyncSummary. See the module docstring."""
+    the same id); returns a SyncSummary. See the module docstring.
+
+    `reset` forgets where earlier runs got to, for the states asked, and
+    walks their whole listing again (harmless: writes are upserts)."""
     into = project if into is None else into
     wanted = set(states or PASS_ORDER)
     source = Source(source_url, apikey, project, max_retries=max_retries, max_retry_time=max_retry_time)
+    if reset:
+        SyncCursor.objects.filter(
+            source_url=source.url.rstrip("/"), source_project=project, into_project=into, state__in=wanted
+        ).delete()
     mirror = Mirror(source, into=into, metadata=metadata, meta_fields=meta_fields, workers=workers,
                     page_size=page_size, progress=progress)
     try:

@@ -347,6 +347,14 @@ def test_full_metadata_into_another_project(source_factory):
     assert result.startswith("120 jobs listed, 120 metadata fetched: 0 copied, 0 updated, 120 unchanged")
     assert "\r120 listed, 120 fetched, 0 copied, 0 updated…" in progress.getvalue()
 
+    # --reset walks everything again: nothing changes. In list mode the
+    # custom fields not named (extra_*) are kept as the full copy left them.
+    result = call_command("sync_jobq", *args, "--reset", "--state", "finished", "--metadata", "list",
+                          verbosity=0)
+    assert result.startswith("1080 jobs listed, 0 metadata fetched: 0 copied, 0 updated, 1080 unchanged")
+    assert_same_jobs(local_export(71), [{**line, "key": "71/" + line["key"].split("/", 1)[1], "project": 71}
+                                        for line in source.export()])
+
     # What the source refuses is said plainly.
     with pytest.raises(CommandError, match="401 Unauthorized"):
         call_command("sync_jobq", *args[:3], "0" * 32, *args[4:], verbosity=0)

@@ -29,6 +29,9 @@ class Command(BaseCommand):
         parser.add_argument("--meta", action="append", default=[], help="a custom field to copy in list mode")
         parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="concurrent /jobs/ requests")
         parser.add_argument("--max-retries", type=int, help="retries of a failing request (client default: 3)")
+        parser.add_argument(
+            "--reset", action="store_true", help="forget earlier runs and walk the whole listing again"
+        )
         parser.add_argument("--max-retry-time", type=float, help="seconds to keep retrying (client default: 60)")
 
     def handle(self, **options):
@@ -54,6 +57,7 @@ class Command(BaseCommand):
                 workers=options["workers"],
                 max_retries=options["max_retries"],
                 max_retry_time=options["max_retry_time"],
+                reset=options["reset"],
                 progress=progress,
             )
         except SyncError as exc:
