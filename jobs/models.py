@@ -81,8 +81,10 @@ class SpiderQuerySet(models.QuerySet):
             return spider
         with transaction.atomic():
             # The project row's lock serialises id assignment (SQLite's
-            # IMMEDIATE transactions serialise all writers anyway).
-            locked = Project.objects.select_for_update().get(pk=project.pk)
+            # IMMEDIATE transactions serialise all writers anyway). NO KEY
+            # UPDATE, so concurrent inserts whose foreign keys point at the
+            # project don't wait on it and can't deadlock with it.
+            locked = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
             spider = self.filter(project=project, name=name).first()
             if spider is None:
                 locked.last_spider_number += 1
