@@ -69,6 +69,7 @@ def test_bulk_tag_all_matching_jobs_from_the_list(page, live_url, project):
     toolbar.get_by_role("button", name="Apply…").click()
     confirm = page.get_by_role("button", name="Yes, add tag “campaign” to 60 jobs")
     expect(confirm).to_be_visible()
+    expect(confirm).to_be_focused()  # keyboard users land on the question
     assert not Job.objects.filter(tags__overlap=["campaign"]).exists()
     confirm.click()
     expect(page.get_by_text("Done: add tag “campaign” to 60 jobs.")).to_be_visible()
