@@ -166,7 +166,13 @@ def project_for(request, project_id):
     """The project, if the request's key may see it; the same 404 otherwise."""
     if project_id > INT64_MAX:
         raise not_found(f"Project {project_id} not found.")
-    project = Project.objects.filter(pk=project_id, api_keys=request.api_key).first()
+    key = request.api_key
+    projects = Project.objects.filter(pk=project_id, api_keys=key)
+    if key.user is not None and not key.user.is_staff:
+        # A person's key reaches no further than the person: leaving a
+        # project takes the key's access to it along.
+        projects = projects.filter(membership__user=key.user)
+    project = projects.first()
     if project is None:
         raise not_found(f"Project {project_id} not found.")
     return project

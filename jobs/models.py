@@ -302,9 +302,15 @@ class ApiKeyQuerySet(models.QuerySet):
         return self.filter(revoked_at__isnull=True)
 
     def find(self, raw_key):
-        """The active key whose digest matches, or None."""
+        """The active key whose digest matches, or None. A key owned by a
+        deactivated user is not active either."""
         digest = digest_of(raw_key)
-        key = self.active().filter(digest=digest).first()
+        key = (
+            self.active()
+            .filter(Q(user__isnull=True) | Q(user__is_active=True), digest=digest)
+            .select_related("user")
+            .first()
+        )
         # The lookup is by an index; compare again in constant time anyway.
         if key is not None and hmac.compare_digest(key.digest, digest):
             return key

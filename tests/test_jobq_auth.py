@@ -134,3 +134,23 @@ def test_throttled_key_gets_429_with_retry_after(api, job, settings):
     assert response.json()["error"] == "throttled"
     # other keys have their own allowance
     assert api.get(f"/jobq/53/count?apikey={make_key(make_project(53))}", HTTP_AUTHORIZATION="").status_code == 200
+
+
+def test_a_persons_key_follows_their_membership(client, job):
+    from django.contrib.auth import get_user_model
+
+    from jobs.models import Membership
+
+    project = make_project(53)
+    user = get_user_model().objects.create_user("bob")
+    membership = Membership.objects.create(project=project, user=user)
+    key = ApiKey.generate(projects=[project], user=user)[1]
+    assert client.get("/jobq/53/count", **basic(key)).status_code == 200
+    membership.delete()
+    assert client.get("/jobq/53/count", **basic(key)).status_code == 404
+    user.is_staff = True
+    user.save()
+    assert client.get("/jobq/53/count", **basic(key)).status_code == 200
+    user.is_active = False
+    user.save()
+    assert client.get("/jobq/53/count", **basic(key)).status_code == 401
