@@ -180,7 +180,39 @@ def detail_url(project, key):
     )
 
 
-def row_of(project, row, spider_names, now):
+def filters_of(query):
+    """The JobQ filter part of a canonical query (no cursor)."""
+    filters = QueryDict(mutable=True)
+    for name in FILTER_PARAMS:
+        if name in query:
+            filters.setlist(name, query.getlist(name))
+    return filters
+
+
+class FilterLinks:
+    """The list's URL with one more filter value (a row's tag or spider),
+    built once per value: rows repeat the same few tags."""
+
+    def __init__(self, project, query):
+        self.path = reverse("job-list", kwargs={"project_id": project.pk})
+        self.filters = filters_of(query)
+        self.urls = {}
+
+    def adding(self, name, value):
+        url = self.urls.get((name, value))
+        if url is None:
+            query = QueryDict(mutable=True)  # in the canonical order
+            for param in FILTER_PARAMS:
+                values = self.filters.getlist(param)
+                if param == name and value not in values:
+                    values = [*values, value]
+                if values:
+                    query.setlist(param, values)
+            url = self.urls[name, value] = f"{self.path}?{query.urlencode()}"
+        return url
+
+
+def row_of(project, row, spider_names, now, links):
     """A job row as the template shows it, formatted here: row templates
     stay lean (100 rows cost 16-20 ms of rendering even so)."""
     state = row["state"]
@@ -196,6 +228,7 @@ def row_of(project, row, spider_names, now):
         "key": row["key"],
         "url": detail_url(project, row["key"]),
         "spider": spider_names.get(row["spider_id"], ""),
+        "spider_url": links.adding("spider", spider_names.get(row["spider_id"], "")),
         "state": state,
         "live": state in LIVE_STATES,
         "close_reason": row["close_reason"] or "",
@@ -207,7 +240,7 @@ def row_of(project, row, spider_names, now):
         "queued": time_cell(row["pending_time"], now),
         "started": time_cell(started, now),
         "finished": time_cell(finished or row["deleted_time"], now),
-        "tags": row["tags"],
+        "tags": [(tag, links.adding("has_tag", tag)) for tag in row["tags"]],
     }
 
 
@@ -300,10 +333,7 @@ def newest_ts_of(queryset):
 
 def api_snippets(request, project, query):
     """The JobQ /list call for the current filters, as curl and as Python."""
-    filters = QueryDict(mutable=True)
-    for name in FILTER_PARAMS:
-        if name in query:
-            filters.setlist(name, query.getlist(name))
+    filters = filters_of(query)
     spiders = filters.getlist("spider") or [None]
     base = request.build_absolute_uri("/")
     path = reverse("jobq-list", kwargs={"project_id": project.pk})
@@ -362,11 +392,15 @@ def listing_context(request, project, query, errors, *, inline_chart=True):
         "all_states_url": job_list_url(project),
         "clear_url": job_list_url(project),
         "rows": [],
+        # As typed, so that an invalid filter keeps the rest of the form.
+        "selected_spiders": query.getlist("spider"),
+        "has_tags": query.getlist("has_tag"),
+        "lacks_tags": query.getlist("lacks_tag"),
     }
     if not jobfilter.is_valid():
         for field, field_errors in jobfilter.form.errors.items():
             context["errors"] += [f"{field}: {error}" for error in field_errors]
-        context["states"] = state_chips(None, [], False)
+        context["states"] = state_chips(None, query.getlist("state"), False)
         return context
     data = jobfilter.form.cleaned_data
     cursor = Cursor(project, query)
@@ -376,18 +410,16 @@ def listing_context(request, project, query, errors, *, inline_chart=True):
     selected = jobfilter.states
     queryset = jobfilter.qs
     rows, newer, older = page_of(queryset, cursor)
-    shown = [row_of(project, row, spider_names, now) for row in rows]
+    links = FilterLinks(project, query)
+    shown = [row_of(project, row, spider_names, now, links) for row in rows]
     if not inline_chart:
         chart = None
     elif cursor.direction is None:
         chart = chart_of(queryset, data, rows[0]["ts"] if rows else None)
     else:
         chart = chart_of(queryset, data, newest_ts_of(queryset))
-    filters = QueryDict(mutable=True)
-    for name in FILTER_PARAMS:
-        if name in query:
-            filters.setlist(name, query.getlist(name))
-    list_path = reverse("job-list", kwargs={"project_id": project.pk})
+    filters = filters_of(query)
+    list_path = links.path
 
     def page_url(**cursor_param):
         page = filters.copy()
@@ -467,7 +499,8 @@ def job_list_live(request, project_id):
     if watched:
         spider_names = Spider.objects.names(project)
         found = Job.objects.for_project(project).filter(key__in=watched).values(*ROW_COLUMNS)
-        rows = [row_of(project, row, spider_names, now) for row in found]
+        links = FilterLinks(project, query)
+        rows = [row_of(project, row, spider_names, now, links) for row in found]
     new = None
     if "since" in request.GET:
         queryset = jobfilter.qs
@@ -489,10 +522,7 @@ def job_list_live(request, project_id):
         "live_seconds": LIVE_SECONDS,
         "zone": zone_name(),
     }
-    filters = QueryDict(mutable=True)
-    for name in FILTER_PARAMS:
-        if name in query:
-            filters.setlist(name, query.getlist(name))
+    filters = filters_of(query)
     context["first_url"] = reverse("job-list", kwargs={"project_id": project.pk}) + (
         f"?{filters.urlencode()}" if filters else ""
     )

@@ -147,7 +147,7 @@ def test_default_state_is_finished_like_the_api(as_member):
 
 def keys_in(response):
     """The job keys of the table's rows, in order."""
-    return re.findall(r'<td class="key"><a href="[^"]*">([^<]+)</a>', response.content.decode())
+    return re.findall(r'<td class="key"><a href="[^"]*"[^>]*>([^<]+)</a>', response.content.decode())
 
 
 def live_url_in(html):
@@ -185,6 +185,16 @@ def test_selected_filters_show_as_checked_chips(as_member):
     assert '<option value="books">' in html  # spider autocomplete
 
 
+def test_row_tags_and_spider_link_to_the_narrower_filter(as_member):
+    add_job(spider="books", tags=["nightly", "a&b"])
+    html = as_member.get(f"{LIST}?state=finished&has_tag=x").content.decode()
+    assert "No jobs match" in html
+    html = as_member.get(f"{LIST}?state=finished&lacks_tag=x").content.decode()
+    assert '<a class="tag" href="/p/53/?state=finished&amp;has_tag=nightly&amp;lacks_tag=x">nightly</a>' in html
+    assert '<a class="tag" href="/p/53/?state=finished&amp;has_tag=a%26b&amp;lacks_tag=x">a&amp;b</a>' in html
+    assert 'href="/p/53/?spider=books&amp;state=finished&amp;lacks_tag=x" title="Filter by this spider"' in html
+
+
 def test_every_control_has_a_label(as_member):
     html = as_member.get(LIST).content.decode()
     form = html.split('<form id="filters"', 1)[1].split("</form>", 1)[0]
@@ -201,6 +211,12 @@ def test_invalid_filter_shows_the_form_error(as_member):
     html = response.content.decode()
     assert 'class="errors"' in html and "startts" in html
     assert "53/1/" not in html
+    # The rest of the form is kept as typed.
+    html = as_member.get(f"{LIST}?state=running&state=bogus&has_tag=x&spider=books").content.decode()
+    assert "state: Select a valid choice" in html
+    assert 'name="has_tag" value="x" checked' in html
+    assert 'name="spider" value="books" checked' in html
+    assert 'value="running" checked' in html
 
 
 def test_bad_local_time_shows_an_error(as_member):

@@ -92,6 +92,18 @@ def test_lacks_tag_and_spider_chips(page, live_url, jobs):
     expect(page).not_to_have_url(re.compile("spider="))
 
 
+def test_clicking_a_row_tag_filters_by_it_and_the_key_opens_the_job(page, live_url, jobs):
+    page.goto(live_url(f"/p/53/?{ALL}"))
+    page.locator("#jobs a.tag", has_text="nightly").first.click()
+    expect(page).to_have_url(live_url(f"/p/53/?{ALL}&has_tag=nightly"))
+    expect(page.locator("#jobs td.key a")).to_have_text(["53/1/5", "53/1/3", "53/1/1"])
+    settled(page)
+    page.get_by_role("link", name="53/1/3").click()
+    expect(page).to_have_url(live_url("/p/53/job/1/3/"))
+    page.go_back()
+    expect(page.locator("#jobs td.key a")).to_have_text(["53/1/5", "53/1/3", "53/1/1"])
+
+
 def test_paginate_older_and_newer(page, live_url, jobs, monkeypatch):
     monkeypatch.setattr(views, "PAGE_SIZE", 3)
     page.goto(live_url("/p/53/?state=finished"))
