@@ -22,6 +22,7 @@ import requests
 from django.core.management import CommandError, call_command
 from django.db.models import Count, Sum
 from requests.exceptions import ConnectionError as RequestsConnectionError
+from scrapinghub.hubstorage import HubstorageClient
 
 from jobs.jobmeta import METADATA_COLUMNS, export_line
 from jobs.models import Job, JobCount, Spider, SyncCursor
@@ -383,3 +384,41 @@ def test_throttled_requests_are_retried(source_factory):
     assert_same_jobs(local_export(80), source.export())
     throttled = [line for line in (source.dir / "server.log").read_text().splitlines() if '" 429 ' in line]
     assert throttled  # it was throttled, and retried each time
+
+
+@pytest.mark.django_db(transaction=True)
+def test_source_changing_during_the_walk(source_factory):
+    """Between every two pages the source changes under the walk: jobs are
+    pushed, started, finished with metadata, and finished jobs not reached
+    yet are deleted (which would shift `start=` offsets and skip jobs). The
+    next run brings everything that changed, and nothing is missing."""
+    source = source_factory(90)
+    jobs = [
+        job(90, number, number % 4 + 1, "finished" if number % 20 else "pending", BASE_TS + number * 10)
+        for number in range(1, 3001)
+    ]
+    source.load(jobs)
+    source.start()
+    hub = HubstorageClient(source.apikey, endpoint=source.url, jobq_endpoint=source.url, use_msgpack=False)
+    jobq = hub.get_project(90).jobq
+
+    def churn(summary):
+        for _ in range(2):
+            jobq.push("spïder-1", tags=["late"], note={"pushed": True})
+        started = jobq.start()
+        jobq.finish(started["key"], close_reason="finished", scrapystats={"item_scraped_count": 3})
+        jobq.start()  # left running
+        oldest = source.get("jobq/90/list", state="finished", count=3, start=2000).content.splitlines()
+        jobq.delete([orjson.loads(line)["key"] for line in oldest])
+
+    try:
+        first = sync_project(source_url=source.url, apikey=source.apikey, project=90, metadata=LIST,
+                             meta_fields=CUSTOM_FIELDS + ["note"], page_size=200, progress=churn)
+        second = sync_project(source_url=source.url, apikey=source.apikey, project=90, metadata=LIST,
+                              meta_fields=CUSTOM_FIELDS + ["note"], page_size=200)
+    finally:
+        hub.close()
+    assert first.count("created") > 2900
+    assert second.listed < first.listed // 4  # only what changed, plus pending and running
+    assert_same_jobs(local_export(90), source.export())
+    assert_counters_exact(90)
