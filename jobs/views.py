@@ -485,8 +485,9 @@ def job_list(request, project_id):
 @require_GET
 def job_list_live(request, project_id):
     """The refresh of a job list, polled every few seconds: the rows of the
-    pending and running jobs shown (`watch=`), the state counts, and how many
-    jobs are newer than the newest shown (`since=`, first page only)."""
+    jobs shown pending or running when the page was drawn (`watch=`, kept
+    after they finish so they never count as new), the state counts, and how
+    many other jobs are newer than the newest shown (`since=`, first page only)."""
     project = project_for_user(request.user, project_id)
     query, _ = canonical_query(request.GET, now=now_ms())
     jobfilter = JobFilter(query, project=project)
@@ -508,9 +509,11 @@ def job_list_live(request, project_id):
         position = since and Job.objects.filter(project=project, key=since).values_list("ts", "id").first()
         if position:
             queryset = queryset.after_key(*position)
+        if watched:
+            # A watched job that finishes moves to the top, but it is on the page already.
+            queryset = queryset.exclude(key__in=watched)
         new = queryset.capped_count(NEW_JOBS_CAP) if position or not since else 0
     live = request.GET.copy()
-    live.setlist("watch", [row["key"] for row in rows if row["live"]])
     context = {
         "project": project,
         "rows": rows,

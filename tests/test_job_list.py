@@ -370,15 +370,17 @@ def test_live_refreshes_watched_rows_counts_and_new_jobs(as_member):
     assert "2 new jobs" in html
     assert '<span class="count" id="count-pending" hx-swap-oob="true">1</span>' in html
     assert '<strong id="match-count" hx-swap-oob="true">4</strong>' in html
-    # The next poll watches only the rows still live.
     assert "watch=53%2F1%2F2" in live_url_in(html)
 
 
-def test_live_stops_watching_finished_rows(as_member):
-    add_jobs(job_line(number=1, state="finished"))
-    html = htmx(as_member, f"/p/53/live?{ALL}&watch=53/1/1").content.decode()
-    assert "53/1/1" in html  # refreshed once, now finished
-    assert "watch=53" not in live_url_in(html)
+def test_a_watched_job_that_finishes_is_refreshed_not_counted_as_new(as_member):
+    add_jobs(job_line(number=1), job_line(number=2, state="running"))
+    url = f"/p/53/live?{ALL}&since=53/1/2&watch=53/1/2"
+    add_jobs(job_line(number=2, state="finished", ts=BASE_TS + 50_000))
+    html = htmx(as_member, url).content.decode()
+    assert '<span class="state s-finished">finished</span>' in html
+    assert "new job" not in html
+    assert "watch=53%2F1%2F2" in live_url_in(html)  # still watched: still not new
 
 
 def test_live_never_shows_other_projects_jobs(as_member, other_project):
@@ -389,7 +391,8 @@ def test_live_never_shows_other_projects_jobs(as_member, other_project):
 
 def test_live_query_count(as_member, django_assert_num_queries):
     add_jobs(job_line(number=1), job_line(number=2, state="running"))
-    # session, user, project, state counters, spiders, watched rows, since job, new count
+    # session, user, project, state counters, spiders, watched rows, since job,
+    # new count (excluding the watched jobs)
     with django_assert_num_queries(8):
         htmx(as_member, f"/p/53/live?{ALL}&since=53/1/2&watch=53/1/2")
 

@@ -143,6 +143,8 @@ def test_live_rows_counts_and_new_jobs_notice(page, live_url, jobs, monkeypatch)
     page.goto(live_url(f"/p/53/?{ALL}"))
     expect(page.locator("#count-running")).to_have_text("1")
     page.get_by_label("Select 53/2/7").check()  # a bulk selection survives the refresh
+    unchanged = page.locator("#jobs tr", has=page.locator("text=53/2/8"))
+    unchanged.evaluate("row => row.dataset.marker = 'same element'")
     # Elsewhere, the running job finishes and a new job is pushed.
     from jobs.models import Job
 
@@ -155,9 +157,13 @@ def test_live_rows_counts_and_new_jobs_notice(page, live_url, jobs, monkeypatch)
     expect(row.locator(".state")).to_have_text("finished", timeout=8000)
     expect(page.locator("#count-running")).to_have_text("0")
     expect(page.get_by_label("Select 53/2/7")).to_be_checked()
+    expect(page.get_by_label("Select 53/2/7")).to_be_focused()  # the refresh kept the focus
+    # A watched row whose text did not change is left alone (no flicker).
+    expect(unchanged).to_have_attribute("data-marker", "same element")
     expect(page.locator("#count-pending")).to_have_text("2")
     notice = page.locator(".new-jobs")
-    expect(notice).to_have_text(re.compile(r"2 new jobs"))
+    # 53/2/7 moved to the top by finishing, but it is on the page: one new job.
+    expect(notice).to_have_text(re.compile(r"1 new job\b"))
     # The rows did not move under the cursor.
     assert keys(page)[0] == "53/2/8"
     notice.click()

@@ -60,14 +60,35 @@
     }
   });
 
-  // --- Live rows keep the user's selection ----------------------------------
-  // The refresh replaces a running job's row; carry its bulk checkbox over.
+  // --- Live rows: calm refreshes ---------------------------------------------
+  // The poll re-sends the rows of jobs that were live. Leave a row alone when
+  // nothing in it changed, carry its bulk checkbox over, and keep the focus
+  // (j/k) on it when it is replaced.
+  var refocus = null;
   document.addEventListener("htmx:oobBeforeSwap", function (event) {
     var old = event.detail.target;
     if (!old.matches || !old.matches("#jobs tbody tr")) return;
+    var fresh = event.detail.fragment.querySelector ? event.detail.fragment.querySelector("tr") : null;
+    fresh = fresh || event.detail.fragment.firstElementChild;
+    if (!fresh) return;
+    if (fresh.textContent === old.textContent && fresh.className === old.className) {
+      event.detail.shouldSwap = false;
+      return;
+    }
     var box = old.querySelector("input[type=checkbox]");
-    var fresh = event.detail.fragment.querySelector("input[type=checkbox]");
-    if (box && fresh) fresh.checked = box.checked;
+    var freshBox = fresh.querySelector("input[type=checkbox]");
+    if (box && freshBox) freshBox.checked = box.checked;
+    if (old.contains(document.activeElement)) {
+      var focusable = Array.prototype.slice.call(old.querySelectorAll("a, input"));
+      refocus = { id: old.id, index: focusable.indexOf(document.activeElement) };
+    }
+  });
+  document.addEventListener("htmx:oobAfterSwap", function () {
+    if (!refocus) return;
+    var row = document.getElementById(refocus.id);
+    var target = row && row.querySelectorAll("a, input")[refocus.index];
+    if (target) target.focus();
+    refocus = null;
   });
 
   // --- Copy buttons: <button data-copy="element-id"> -------------------------
