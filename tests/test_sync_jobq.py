@@ -205,6 +205,9 @@ def states_of(lines):
 
 @pytest.mark.django_db(transaction=True)
 def test_interrupted_then_resumed_then_incremental(source_factory):
+    """20,000 jobs; the source dies half-way; the second run copies exactly
+    the rest; after changes on the source the third run lists only the new
+    and changed jobs."""
     source = source_factory(53)
     jobs = big_project()
     source.load(jobs)

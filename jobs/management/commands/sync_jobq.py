@@ -29,10 +29,10 @@ class Command(BaseCommand):
         parser.add_argument("--meta", action="append", default=[], help="a custom field to copy in list mode")
         parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="concurrent /jobs/ requests")
         parser.add_argument("--max-retries", type=int, help="retries of a failing request (client default: 3)")
+        parser.add_argument("--max-retry-time", type=float, help="seconds to keep retrying (client default: 60)")
         parser.add_argument(
             "--reset", action="store_true", help="forget earlier runs and walk the whole listing again"
         )
-        parser.add_argument("--max-retry-time", type=float, help="seconds to keep retrying (client default: 60)")
 
     def handle(self, **options):
         if options["project"] <= 0 or (options["into"] is not None and options["into"] <= 0):
