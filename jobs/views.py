@@ -438,6 +438,8 @@ def listing_context(request, project, query, errors, *, inline_chart=True):
             "rows": shown,
             "states": state_chips(counts, selected, capped),
             "counts_capped": capped,
+            "project_empty": not capped and not jobfilter.spider_names and not any(counts.values()),
+            "api_root": request.build_absolute_uri("/"),
             "count": match_count(counts, selected, capped),
             "selected_spiders": data.get("spider") or [],
             "has_tags": data.get("has_tag") or [],

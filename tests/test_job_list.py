@@ -195,6 +195,14 @@ def test_row_tags_and_spider_link_to_the_narrower_filter(as_member):
     assert 'href="/p/53/?spider=books&amp;state=finished&amp;lacks_tag=x" title="Filter by this spider"' in html
 
 
+def test_an_empty_project_says_how_jobs_arrive(as_member):
+    html = as_member.get(LIST).content.decode()
+    assert "This project has no jobs yet" in html and "http://testserver/" in html
+    add_job(state="running")
+    html = as_member.get(f"{LIST}?state=finished").content.decode()
+    assert "This project has no jobs yet" not in html and "No jobs match these filters" in html
+
+
 def test_every_control_has_a_label(as_member):
     html = as_member.get(LIST).content.decode()
     form = html.split('<form id="filters"', 1)[1].split("</form>", 1)[0]

@@ -15,10 +15,14 @@
     // Once per tab, re-render a page that was drawn in another zone.
     document.addEventListener("DOMContentLoaded", function () {
       var shown = document.body.dataset.tz;
-      if (shown && shown !== zone && !sessionStorage.getItem("jobq-tz-reload")) {
-        sessionStorage.setItem("jobq-tz-reload", "1");
-        location.reload();
-      }
+      try {
+        // Only when the cookie took, and once per tab: never a reload loop.
+        if (shown && shown !== zone && document.cookie.indexOf("tz=" + zone) !== -1 &&
+            !sessionStorage.getItem("jobq-tz-reload")) {
+          sessionStorage.setItem("jobq-tz-reload", "1");
+          location.reload();
+        }
+      } catch (e) { /* storage refused: keep the page as drawn */ }
     });
   }
 
