@@ -180,6 +180,15 @@ def detail_url(project, key):
     )
 
 
+def with_query(path, query):
+    return f"{path}?{query.urlencode()}" if query else path
+
+
+def local_input(ms):
+    """A datetime-local input's value for UTC milliseconds, in the user's zone."""
+    return "" if ms is None else local_datetime(ms).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def filters_of(query):
     """The JobQ filter part of a canonical query (no cursor)."""
     filters = QueryDict(mutable=True)
@@ -425,14 +434,14 @@ def listing_context(request, project, query, errors, *, inline_chart=True):
         page = filters.copy()
         for name, value in cursor_param.items():
             page[name] = value
-        return f"{list_path}?{page.urlencode()}"
+        return with_query(list_path, page)
 
     live = QueryDict(mutable=True)
     live.update(filters)
     if cursor.direction is None:
         live["since"] = rows[0]["key"] if rows else ""
     live.setlist("watch", [row["key"] for row in shown if row["live"]])
-    exports = filters.urlencode()
+    project_url = {"project_id": project.pk}
     context.update(
         {
             "rows": shown,
@@ -444,17 +453,17 @@ def listing_context(request, project, query, errors, *, inline_chart=True):
             "selected_spiders": data.get("spider") or [],
             "has_tags": data.get("has_tag") or [],
             "lacks_tags": data.get("lacks_tag") or [],
-            "from_value": data.get("startts") is not None and local_datetime(data["startts"]).strftime("%Y-%m-%dT%H:%M:%S") or "",
-            "to_value": data.get("endts") is not None and local_datetime(data["endts"]).strftime("%Y-%m-%dT%H:%M:%S") or "",
+            "from_value": local_input(data.get("startts")),
+            "to_value": local_input(data.get("endts")),
             "first_page": cursor.direction is None,
             "newer_url": newer and shown and page_url(after=shown[0]["key"]),
             "older_url": older and shown and page_url(before=shown[-1]["key"]),
             "first_url": page_url(),
-            "live_url": reverse("job-list-live", kwargs={"project_id": project.pk}) + "?" + live.urlencode(),
+            "live_url": with_query(reverse("job-list-live", kwargs=project_url), live),
             "chart": chart,
-            "chart_url": None if inline_chart or not shown else reverse("job-list-chart", kwargs={"project_id": project.pk}) + f"?{filters.urlencode()}",
-            "csv_url": reverse("job-export-csv", kwargs={"project_id": project.pk}) + (f"?{exports}" if exports else ""),
-            "jsonl_url": reverse("job-export-jsonl", kwargs={"project_id": project.pk}) + (f"?{exports}" if exports else ""),
+            "chart_url": None if inline_chart or not shown else with_query(reverse("job-list-chart", kwargs=project_url), filters),
+            "csv_url": with_query(reverse("job-export-csv", kwargs=project_url), filters),
+            "jsonl_url": with_query(reverse("job-export-jsonl", kwargs=project_url), filters),
             "snippets": api_snippets(request, project, query),
         }
     )
