@@ -394,8 +394,10 @@ class Mirror:
             self.write(self.complete(lines, state_summary), state_summary)
         # Jobs here still in this state that the source lists no more have
         # moved on there: bring their current metadata.
-        left = Job.objects.filter(project_id=self.into, state=cursor.state).exclude(key__in=listed)
-        left_keys = list(left.values_list("key", "ts"))
+        # (Compared here, not with NOT IN: a queue can outgrow SQLite's
+        # limit on query parameters.)
+        here = Job.objects.filter(project_id=self.into, state=cursor.state).values_list("key", "ts")
+        left_keys = [(key, ts) for key, ts in here.iterator(chunk_size=2000) if key not in listed]
         for start in range(0, len(left_keys), self.page_size):
             chunk = left_keys[start : start + self.page_size]
             found = self._fetch([self.source_key(key) for key, _ts in chunk])
