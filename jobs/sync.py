@@ -182,7 +182,8 @@ class Source:
     def metadata(self, key):
         """GET /jobs/<key>, or None when the job no longer exists."""
         job = self.client().get_job(key)
-        return self._call(f"metadata of {key}", lambda: dict(job.metadata._data), missing_ok=True)
+        # An empty answer is a job that is gone, as a 404 is.
+        return self._call(f"metadata of {key}", lambda: dict(job.metadata), missing_ok=True) or None
 
 
 def cursor_for(source_url, source_project, into_project, state):

@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand, CommandError
+from django.db import OperationalError
 from requests.exceptions import RequestException
 
 from jobs.models import STATES
@@ -65,6 +66,10 @@ class Command(BaseCommand):
         except RequestException as exc:
             raise CommandError(
                 f"The source failed after retries: {exc}. What was copied before is kept; run again to resume."
+            ) from None
+        except OperationalError as exc:
+            raise CommandError(
+                f"The local database failed: {exc}. What was copied before is kept; run again to resume."
             ) from None
         finally:
             if progress:
