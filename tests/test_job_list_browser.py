@@ -86,6 +86,7 @@ def test_lacks_tag_and_spider_chips(page, live_url, jobs):
     expect(page).to_have_url(re.compile(r"spider=quotes.*lacks_tag=nightly"))
     expect(page.locator("#jobs td.key a")).to_have_text(["53/2/8", "53/2/7"])
     settled(page)  # Enter sends change and submit; the first is aborted, let it land
+    page.get_by_label("Add a spider").blur()  # close the autocomplete popup over the chips
     # Unchecking the chip removes the filter.
     page.get_by_label("quotes", exact=True).uncheck()
     expect(page.locator("#jobs td.key a")).to_have_count(5)
@@ -102,6 +103,24 @@ def test_clicking_a_row_tag_filters_by_it_and_the_key_opens_the_job(page, live_u
     expect(page).to_have_url(live_url("/p/53/job/1/3/"))
     page.go_back()
     expect(page.locator("#jobs td.key a")).to_have_text(["53/1/5", "53/1/3", "53/1/1"])
+
+
+def test_absolute_time_range_in_the_users_zone(new_context, browser_user, live_url, jobs):
+    page = new_context(browser_user, timezone_id="Europe/Berlin").new_page()
+    page.goto(live_url("/p/53/?state=finished"))
+    expect(page.locator("body")).to_have_attribute("data-tz", "Europe/Berlin")
+    # Jobs 53/1/n have ts BASE_TS + n s; BASE_TS is 2023-11-14 22:13:20 UTC, 23:13:20 in Berlin.
+    page.get_by_label("From").fill("2023-11-14T23:13:23")
+    expect(page.locator("#jobs td.key a")).to_have_count(6)  # nothing sent while typing
+    page.get_by_label("From").blur()  # (Tab walks the field's own date parts first)
+    expect(page).to_have_url(live_url(f"/p/53/?state=finished&startts={BASE_TS + 3000}"))
+    expect(page.locator("#jobs td.key a")).to_have_text(["53/1/6", "53/1/5", "53/1/4", "53/1/3"])
+    settled(page)
+    page.get_by_label("To").fill("2023-11-14T23:13:25")
+    page.get_by_label("To").press("Enter")
+    expect(page).to_have_url(live_url(f"/p/53/?state=finished&startts={BASE_TS + 3000}&endts={BASE_TS + 5000}"))
+    expect(page.locator("#jobs td.key a")).to_have_text(["53/1/4", "53/1/3"])
+    expect(page.get_by_label("From")).to_have_value("2023-11-14T23:13:23")
 
 
 def test_paginate_older_and_newer(page, live_url, jobs, monkeypatch):
