@@ -265,3 +265,17 @@ def test_dark_mode_phone_layout_and_visible_focus(new_context, browser_user, liv
 
     phone.keyboard.press("Tab")
     assert phone.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
+
+
+def test_project_picker(new_context, live_url, project, other_project, django_user_model):
+    staff = django_user_model.objects.create_user("sam", is_staff=True)
+    page = new_context(staff).new_page()
+    page.goto(live_url("/p/53/?state=finished"))
+    page.locator(".picker summary").click()
+    other = page.get_by_role("link", name="other #54")
+    expect(other).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(other).to_be_hidden()
+    page.locator(".picker summary").click()
+    other.click()
+    expect(page).to_have_url(live_url("/p/54/?state=pending&state=running&state=finished"))

@@ -95,6 +95,19 @@
     refocus = null;
   });
 
+  // --- The project picker closes on a click elsewhere or Escape ---------------
+  function closePickers(except) {
+    document.querySelectorAll("details.picker[open]").forEach(function (picker) {
+      if (picker !== except) picker.removeAttribute("open");
+    });
+  }
+  document.addEventListener("click", function (event) {
+    closePickers(event.target.closest && event.target.closest("details.picker"));
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") closePickers(null);
+  });
+
   // --- Copy buttons: <button data-copy="element-id"> -------------------------
   function copyText(text, button) {
     function done() {
