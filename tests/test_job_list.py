@@ -103,6 +103,22 @@ def test_picker_lists_visible_projects_with_explicit_states(client, project, oth
     assert f'href="/p/54/?{ALL}"' in html.replace("&amp;", "&")
 
 
+def test_picker_without_projects_says_so(client, db):
+    client.force_login(make_user("nobody"))
+    html = client.get("/").content.decode()
+    assert "You are not a member of any project yet" in html
+
+
+def test_picker_shows_only_the_members_projects(client, project, other_project):
+    user = make_user("two", project)
+    client.force_login(user)
+    assert client.get("/")["Location"] == f"/p/53/?{ALL}"  # one project: straight to it
+    Membership.objects.create(project=other_project, user=user)
+    make_project(55, "third")
+    html = client.get("/").content.decode()
+    assert "/p/53/" in html and "/p/54/" in html and "/p/55/" not in html
+
+
 def test_single_project_member_goes_straight_to_all_states(as_member):
     response = as_member.get("/")
     assert response.status_code == 302
