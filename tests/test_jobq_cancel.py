@@ -2,7 +2,7 @@
 
 import pytest
 
-from jobs.models import ApiKey, Job
+from jobs.models import ApiKey, Job, Membership
 
 from .counting import assert_counts_exact
 from .factories import BASE_TS, add_job, make_key
@@ -49,6 +49,8 @@ def test_one_job(api, project):
 
 def test_cancelled_by_names_the_user_or_the_key(api, project, django_user_model):
     user = django_user_model.objects.create_user("john")
+    # A person's key reaches only the projects the person is a member of.
+    Membership.objects.create(project=project, user=user)
     a = add_job(state="running")
     b = add_job(state="running")
     by_user = ApiKey.generate(projects=[project], user=user)[1]
