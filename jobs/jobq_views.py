@@ -85,7 +85,16 @@ def jobq_list(request, project_id):
     if params["key"]:
         queryset = queryset.filter(key__in=[str(key) for key in params["key"]])
     if params["stop"]:
-        stop = Job.objects.filter(key=str(params["stop"])).values("ts", "id").first()
+        # Like JobQ's queues: the listing stops at the stop job only if it is
+        # still in the states listed. A job that moved on (finished -> deleted)
+        # has a new ts; stopping there would skip the jobs between.
+        stop = (
+            Job.objects.for_project(project)
+            .in_states(jobfilter.states)
+            .filter(key=str(params["stop"]))
+            .values("ts", "id")
+            .first()
+        )
         if stop is not None:
             queryset = queryset.after_key(stop["ts"], stop["id"])
     count = DEFAULT_LIST_COUNT if params["count"] is None else params["count"]

@@ -127,6 +127,16 @@ def test_stop_with_equal_timestamps(api, project):
     assert keys(api, f"?stop={everything[2]}") == everything[:2]
 
 
+def test_stop_job_that_left_the_listed_states_is_never_met(api, project):
+    """The stop job was deleted after it was seen: its ts moved past the jobs
+    that finished since, so the listing must not stop at it (no gap)."""
+    seen = add_job(ts=BASE_TS)
+    finished_since = add_jobs(job_line(ts=BASE_TS + 1000), job_line(ts=BASE_TS + 2000))
+    add_jobs(job_line(number=int(seen.rsplit("/", 1)[1]), state="deleted", ts=BASE_TS + 3000))
+    assert keys(api, f"?stop={seen}") == list(reversed(finished_since))
+    assert keys(api, f"?stop={seen}&state=deleted") == []
+
+
 def test_stop_unknown_job_lists_everything(api, project):
     add_jobs(*[job_line() for _ in range(2)])
     assert len(keys(api, "?stop=53/99/99")) == 2
