@@ -95,6 +95,22 @@
     refocus = null;
   });
 
+  // --- Relative times on hover, fresh when hovered (the page may be old) -----
+  function relative(ms) {
+    var seconds = Math.round((Date.now() - ms) / 1000), future = seconds < 0;
+    seconds = Math.abs(seconds);
+    var text = seconds < 60 ? seconds + " s"
+      : seconds < 3600 ? Math.floor(seconds / 60) + " min"
+      : seconds < 172800 ? Math.floor(seconds / 3600) + " h " + Math.floor(seconds % 3600 / 60) + " min"
+      : Math.floor(seconds / 86400) + " days";
+    return future ? "in " + text : text + " ago";
+  }
+  document.addEventListener("mouseover", function (event) {
+    var time = event.target.closest && event.target.closest("time[datetime]");
+    var ms = time && Date.parse(time.dateTime);
+    if (ms) time.title = relative(ms);
+  });
+
   // --- The project picker closes on a click elsewhere or Escape ---------------
   function closePickers(except) {
     document.querySelectorAll("details.picker[open]").forEach(function (picker) {
