@@ -55,6 +55,7 @@ page_urlpatterns = [
     # The job list's partial and exports, with the list's filters.
     path("p/<id:project_id>/live", views.job_list_live, name="job-list-live"),
     path("p/<id:project_id>/chart", views.job_list_chart, name="job-list-chart"),
+    path("p/<id:project_id>/tags", views.job_list_tags, name="job-list-tags"),
     path("p/<id:project_id>/export.csv", views.job_export_csv, name="job-export-csv"),
     path("p/<id:project_id>/export.jsonl", views.job_export_jsonl, name="job-export-jsonl"),
     path(

@@ -21,7 +21,7 @@ from django_htmx.http import push_url
 
 from .access import project_for_user, visible_projects
 from .filters import JobFilter
-from .jobmeta import LIST_COLUMNS, dumps_line, list_line, now_ms
+from .jobmeta import LIST_COLUMNS, MAX_TEXT, dumps_line, list_line, now_ms
 from .keys import parse_job_key
 from .models import STATES, Job, JobCount, Spider, State, Tag
 from .timezones import duration, local_datetime, ms_from_local, relative, utc_offset_ms, zone_name
@@ -560,6 +560,20 @@ def job_list_chart(request, project_id):
         "zone": zone_name(),
     }
     return render(request, "jobs/job_list.html#chart", context)
+
+
+@login_required
+@require_GET
+def job_list_tags(request, project_id):
+    """Tag suggestions for the has/lacks tag fields, for projects with more
+    tags than the page lists: the project's tags containing what was typed."""
+    project = project_for_user(request.user, project_id)
+    typed = (request.GET.get("has_tag") or request.GET.get("lacks_tag") or "").strip()[:MAX_TEXT]
+    tags = Tag.objects.filter(project=project).order_by("name")
+    if typed:
+        tags = tags.filter(name__icontains=typed)
+    names = list(tags.values_list("name", flat=True)[:TAG_SUGGESTIONS])
+    return render(request, "jobs/job_list.html#tag-options", {"tag_options": names})
 
 
 # --- exports ------------------------------------------------------------------

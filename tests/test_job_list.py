@@ -57,7 +57,14 @@ def htmx(client, url, **headers):
 
 # --- access ---------------------------------------------------------------------
 
-URLS = [LIST, "/p/53/live?state=running", "/p/53/chart?state=finished", "/p/53/export.csv", "/p/53/export.jsonl"]
+URLS = [
+    LIST,
+    "/p/53/live?state=running",
+    "/p/53/chart?state=finished",
+    "/p/53/tags?has_tag=a",
+    "/p/53/export.csv",
+    "/p/53/export.jsonl",
+]
 
 
 @pytest.mark.parametrize("url", URLS)
@@ -217,6 +224,17 @@ def test_an_empty_project_says_how_jobs_arrive(as_member):
     add_job(state="running")
     html = as_member.get(f"{LIST}?state=finished").content.decode()
     assert "This project has no jobs yet" not in html and "No jobs match these filters" in html
+
+
+def test_tag_suggestions_follow_what_is_typed(as_member, django_assert_num_queries):
+    add_jobs(job_line(number=1, tags=["nightly", "night-shift", "daily"]))
+    add_job(project_id=54, spider="x", number=2, tags=["nightcap"])
+    # session, user, project, tags
+    with django_assert_num_queries(4):
+        html = htmx(as_member, "/p/53/tags?has_tag=night").content.decode()
+    assert html == '<option value="night-shift"><option value="nightly">'
+    assert htmx(as_member, "/p/53/tags?lacks_tag=ail").content.decode() == '<option value="daily">'
+    assert htmx(as_member, "/p/53/tags?has_tag=").content.decode().count("<option") == 3
 
 
 def test_every_control_has_a_label(as_member):

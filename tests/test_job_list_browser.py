@@ -123,6 +123,17 @@ def test_absolute_time_range_in_the_users_zone(new_context, browser_user, live_u
     expect(page.get_by_label("From")).to_have_value("2023-11-14T23:13:23")
 
 
+def test_tag_autocomplete_asks_the_server_as_you_type(page, live_url, jobs):
+    from jobs.models import Tag
+
+    Tag.objects.bulk_create([Tag(project_id=53, name=f"run-{n:04d}") for n in range(900)])
+    page.goto(live_url("/p/53/?state=finished"))
+    # The page lists the first 500 tags; typing asks for the matching ones.
+    page.get_by_label("Add a tag the jobs must have").press_sequentially("0899")
+    expect(page.locator("#tag-options option")).to_have_count(1)
+    expect(page.locator("#tag-options option")).to_have_attribute("value", "run-0899")
+
+
 def test_paginate_older_and_newer(page, live_url, jobs, monkeypatch):
     monkeypatch.setattr(views, "PAGE_SIZE", 3)
     page.goto(live_url("/p/53/?state=finished"))
