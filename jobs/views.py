@@ -584,6 +584,19 @@ CSV_COLUMNS = (
 )
 
 
+# A cell starting with one of these is a formula to a spreadsheet.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """Text that a spreadsheet shows as text, never runs (CSV injection)."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 class Echo:
     """A file-like object whose write returns the line: csv.writer for streaming."""
 
@@ -630,7 +643,7 @@ def job_export_csv(request, project_id):
             line = {**row, "spider": names.get(row["spider_id"], "")}
             # A JSON array: tags may hold commas and spaces.
             line["tags"] = dumps_line(row["tags"]).decode().strip() if row["tags"] else ""
-            yield writer.writerow(["" if line.get(c) is None else line[c] for c in CSV_COLUMNS])
+            yield writer.writerow([spreadsheet_safe(line.get(c)) for c in CSV_COLUMNS])
 
     response = StreamingHttpResponse(streamed(lines), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{export_filename(project, "csv")}"'

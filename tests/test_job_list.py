@@ -530,6 +530,15 @@ def test_csv_export(as_member):
     assert rows[0]["tags"] == ""
 
 
+def test_csv_cells_never_run_as_spreadsheet_formulas(as_member):
+    add_jobs(job_line(number=1, spider="=HYPERLINK(\"http://x\")", spider_number=9, close_reason="@SUM(A1)"))
+    response = as_member.get(f"/p/53/export.csv?{ALL}")
+    (row,) = csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode()))
+    assert row["spider"] == "'=HYPERLINK(\"http://x\")"
+    assert row["close_reason"] == "'@SUM(A1)"
+    assert row["items"] == "" and row["key"] == "53/9/1"
+
+
 def test_export_of_an_invalid_filter_is_400(as_member):
     response = as_member.get("/p/53/export.jsonl?state=bogus")
     assert response.status_code == 400
