@@ -15,7 +15,7 @@ $(VENV)/.installed: requirements.lock
 	@python="$${PYTHON:-$$(scripts/find-python)}" || exit 1; \
 	if [ ! -x $(PY) ]; then echo "Creating $(VENV) with $$python"; "$$python" -m venv $(VENV) || exit 1; fi
 	@echo "Installing dependencies from requirements.lock"
-	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	@$(PY) -m pip install -qq --disable-pip-version-check -r requirements.lock
 	@touch $@
 
 run: setup
