@@ -2,7 +2,7 @@ import pytest
 import requests
 from scrapinghub import ScrapinghubClient
 
-from .factories import make_key, make_project
+from .factories import make_key, make_project, make_user
 
 # Playwright fixtures (browser, page, new_context, browser_user, live_url):
 # see tests/browser.py.
@@ -53,6 +53,8 @@ def shub(live, project, apikey):
     client = ScrapinghubClient(apikey, endpoint=live.url + "/", use_msgpack=False)
     yield client
     client.close()
+    # Drop the kept-alive connections, so no server thread outlives the test.
+    client._hsclient.session.close()
 
 
 @pytest.fixture
@@ -97,39 +99,28 @@ def _static_without_manifest():
 # --- people: an owner, a member, an outsider and staff for access tests ------
 
 
-def _user(username, project=None, role=None, **extra):
-    from django.contrib.auth import get_user_model
-
-    from jobs.models import Membership
-
-    user = get_user_model().objects.create_user(username, password="pw", **extra)
-    if project is not None:
-        Membership.objects.create(project=project, user=user, role=role)
-    return user
-
-
 @pytest.fixture
 def owner(project):
     """Owner of project 53."""
-    return _user("owner", project, "owner")
+    return make_user("owner", project, "owner")
 
 
 @pytest.fixture
 def member(project):
     """Member (not owner) of project 53."""
-    return _user("member", project, "member")
+    return make_user("member", project, "member")
 
 
 @pytest.fixture
 def outsider(db, other_project):
     """Member of project 54 only: project 53 must look missing to them."""
-    return _user("outsider", other_project, "member")
+    return make_user("outsider", other_project, "member")
 
 
 @pytest.fixture
 def staff(db):
     """Staff, member of nothing: sees every project."""
-    return _user("staff", is_staff=True)
+    return make_user("staff", is_staff=True)
 
 
 @pytest.fixture(autouse=True, scope="session")

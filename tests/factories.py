@@ -6,7 +6,7 @@ import itertools
 import orjson
 
 from jobs.importing import import_lines
-from jobs.models import ApiKey, Project
+from jobs.models import ApiKey, Membership, Project
 
 _numbers = itertools.count(1)
 BASE_TS = 1_700_000_000_000
@@ -38,3 +38,13 @@ def add_jobs(*lines):
 
 def add_job(**kwargs):
     return add_jobs(job_line(**kwargs))[0]
+
+
+def make_user(username, project=None, role=Membership.Role.MEMBER, **extra):
+    """A user (password "pw"), a member of `project` with `role` when given."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_user(username, password="pw", **extra)
+    if project is not None:
+        Membership.objects.create(project=project, user=user, role=role)
+    return user

@@ -6,43 +6,15 @@ import re
 
 import orjson
 import pytest
-from django.contrib.auth import get_user_model
 
 from jobs import views
 from jobs.jobmeta import LIST_COLUMNS, list_line
 from jobs.models import Job, Membership, Spider
 
-from .factories import BASE_TS, add_job, add_jobs, job_line, make_project
+from .factories import BASE_TS, add_job, add_jobs, job_line, make_project, make_user
 
 LIST = "/p/53/"
 ALL = "state=pending&state=running&state=finished"
-
-
-def make_user(name, project=None, role=Membership.Role.MEMBER, **extra):
-    user = get_user_model().objects.create_user(name, password="pw", **extra)
-    if project is not None:
-        Membership.objects.create(project=project, user=user, role=role)
-    return user
-
-
-@pytest.fixture
-def owner(project):
-    return make_user("olivia", project, Membership.Role.OWNER)
-
-
-@pytest.fixture
-def member(project):
-    return make_user("mia", project)
-
-
-@pytest.fixture
-def outsider(other_project):
-    return make_user("otto", other_project, Membership.Role.OWNER)
-
-
-@pytest.fixture
-def staff(db):
-    return make_user("stella", is_staff=True)
 
 
 @pytest.fixture
