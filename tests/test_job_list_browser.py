@@ -294,3 +294,29 @@ def test_project_picker(new_context, live_url, project, other_project, django_us
     page.locator(".picker summary").click()
     other.click()
     expect(page).to_have_url(live_url("/p/54/?state=pending&state=running&state=finished"))
+
+
+def test_typing_survives_a_listing_swap_that_lands_meanwhile(page, live_url, jobs):
+    """Someone unticks a state, then starts typing a tag before the answer
+    comes back: the swapped-in form keeps what they typed."""
+    page.goto(live_url(f"/p/53/?{ALL}"))
+    settled(page)
+    held = []
+    listing = re.compile(r"/p/53/\?(?!.*finished)")  # the listing after unticking, not /live or /chart
+    page.route(lambda url: bool(listing.search(url)), lambda route: held.append(route))
+    page.get_by_label(re.compile(r"^finished")).uncheck()
+    page.wait_for_function("() => document.querySelector('.htmx-request')")
+    field = page.get_by_label("Add a tag the jobs must have")
+    field.click()
+    field.press_sequentially("nigh")
+    page.wait_for_timeout(100)
+    assert len(held) == 1
+    held[0].continue_()
+    expect(page).to_have_url(re.compile(r"/p/53/\?state=pending&state=running$"))
+    expect(page.locator("#jobs td.key a")).to_have_text(["53/2/8", "53/2/7"])
+    expect(field).to_have_value("nigh")
+    expect(field).to_be_focused()
+    page.unroute_all()
+    field.press_sequentially("tly")
+    field.press("Enter")
+    expect(page).to_have_url(re.compile(r"has_tag=nightly"))

@@ -95,6 +95,39 @@
     refocus = null;
   });
 
+  // --- Typing through a listing swap -------------------------------------------
+  // The listing (form included) is swapped when a filter changes. If the
+  // person kept typing in a text field after that request left, carry what
+  // they typed, and the caret, into the new form instead of wiping it.
+  var sent = null, typed = null;
+  function activeTextField() {
+    var field = document.activeElement;
+    return field && field.id && field.type === "text" && field.closest("#filters") ? field : null;
+  }
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (!event.detail.target || event.detail.target.id !== "listing") return;
+    var field = activeTextField();
+    sent = field ? { id: field.id, value: field.value } : null;
+  });
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    typed = null;
+    var field = activeTextField();
+    if (!field || !event.detail.target || event.detail.target.id !== "listing") return;
+    var before = sent && sent.id === field.id ? sent.value : "";
+    if (field.value === before) return;  // nothing typed since the request left
+    typed = { id: field.id, value: field.value, start: field.selectionStart, end: field.selectionEnd };
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (!typed) return;
+    var field = document.getElementById(typed.id);
+    if (field) {
+      field.value = typed.value;
+      field.focus();
+      field.setSelectionRange(typed.start, typed.end);
+    }
+    typed = null;
+  });
+
   // --- Relative times on hover, fresh when hovered (the page may be old) -----
   function relative(ms) {
     var seconds = Math.round((Date.now() - ms) / 1000), future = seconds < 0;
