@@ -623,8 +623,12 @@ def streamed(generate_lines):
         yield from generate_lines()
 
 
-def export_filename(project, extension):
-    return f"jobq-{project.pk}-{timezone.now():%Y%m%d-%H%M%S}.{extension}"
+def download(generate_lines, project, content_type, extension):
+    """A streamed attachment named after the project and the time."""
+    response = StreamingHttpResponse(streamed(generate_lines), content_type=content_type)
+    filename = f"jobq-{project.pk}-{timezone.now():%Y%m%d-%H%M%S}.{extension}"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
 
 
 @login_required
@@ -645,9 +649,7 @@ def job_export_csv(request, project_id):
             line["tags"] = dumps_line(row["tags"]).decode().strip() if row["tags"] else ""
             yield writer.writerow([spreadsheet_safe(line.get(c)) for c in CSV_COLUMNS])
 
-    response = StreamingHttpResponse(streamed(lines), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{export_filename(project, "csv")}"'
-    return response
+    return download(lines, project, "text/csv; charset=utf-8", "csv")
 
 
 @login_required
@@ -664,6 +666,4 @@ def job_export_jsonl(request, project_id):
         for row in rows.iterator(chunk_size=2000):
             yield dumps_line(list_line(row, names, now))
 
-    response = StreamingHttpResponse(streamed(lines), content_type="application/x-jsonlines; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{export_filename(project, "jsonl")}"'
-    return response
+    return download(lines, project, "application/x-jsonlines; charset=utf-8", "jsonl")
