@@ -3,30 +3,40 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install -qq --disable-pip-version-check
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup bench clean
+.PHONY: run test setup setup-dev bench clean
 
 setup: $(VENV)/.installed
+setup-dev: $(VENV)/.installed-dev
 
-# Reinstalls only when the lock file changes, so a second run starts in seconds.
-$(VENV)/.installed: requirements.lock
+$(PY):
 	@python="$${PYTHON:-$$(scripts/find-python)}" || exit 1; \
-	if [ ! -x $(PY) ]; then echo "Creating $(VENV) with $$python"; "$$python" -m venv $(VENV) || exit 1; fi
-	@echo "Installing dependencies from requirements.lock"
-	@$(PY) -m pip install -qq --disable-pip-version-check -r requirements.lock
+	echo "Creating $(VENV) with $$python"; "$$python" -m venv $(VENV)
+
+# Reinstall only when a requirements file changes, so a second run starts in seconds.
+# `make run` installs what the server needs; tests and linters add the dev tree.
+$(VENV)/.installed: requirements.txt | $(PY)
+	@echo "Installing run-time dependencies from requirements.txt"
+	@$(PIP) -r requirements.txt
 	@touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt requirements.txt | $(PY)
+	@echo "Installing development dependencies from requirements-dev.txt"
+	@$(PIP) -r requirements-dev.txt
+	@touch $@ $(VENV)/.installed
 
 run: setup
 	@DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --no-input -v 0
 	@DEBUG=$${DEBUG:-1} $(PY) manage.py demo --host $(HOST) --port $(PORT)
 	@DEBUG=$${DEBUG:-1} $(PY) manage.py runserver --skip-checks $(HOST):$(PORT)
 
-test: setup
+test: setup-dev
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: setup
+bench: setup-dev
 	@$(PY) scripts/bench.py $(BENCH_ARGS)
 
 clean:
