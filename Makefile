@@ -7,7 +7,7 @@ PIP := $(PY) -m pip install -qq --disable-pip-version-check
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup setup-dev bench clean
+.PHONY: run test lint format setup setup-dev bench clean
 
 setup: $(VENV)/.installed
 setup-dev: $(VENV)/.installed-dev
@@ -35,6 +35,16 @@ run: setup
 
 test: setup-dev
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+# What CI checks besides the tests: lint, formatting, types.
+lint: setup-dev
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+	@$(VENV)/bin/mypy
+
+format: setup-dev
+	@$(VENV)/bin/ruff check --fix .
+	@$(VENV)/bin/ruff format .
 
 bench: setup-dev
 	@$(PY) scripts/bench.py $(BENCH_ARGS)

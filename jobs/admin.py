@@ -46,7 +46,6 @@ from .models import (
     Membership,
     Project,
     Spider,
-    State,
     SyncCursor,
     Tag,
     digest_of,
@@ -499,7 +498,8 @@ class JobForm(forms.ModelForm):
 
     class Meta:
         model = Job
-        fields = "__all__"
+        # The admin's fieldsets choose what shows; read-only fields are never written.
+        fields = "__all__"  # noqa: DJ007
 
 
 @admin.register(Job)

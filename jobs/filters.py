@@ -96,7 +96,7 @@ class JobFilter(django_filters.FilterSet):
 
     class Meta:
         model = Job
-        fields = []
+        fields: list[str] = []
 
     def __init__(self, data=None, *, project, **kwargs):
         kwargs.setdefault("queryset", Job.objects.for_project(project))

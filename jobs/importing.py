@@ -98,7 +98,7 @@ def parse_line(text, line_number):
             raise MetadataError("ts", "ts must be a non-negative integer (milliseconds).")
     except ValueError as exc:  # MetadataError and key errors
         raise ImportLineError(line_number, str(exc)) from None
-    full = {name: None for name in WRITTEN_COLUMNS}
+    full = dict.fromkeys(WRITTEN_COLUMNS)
     full.update(priority=2, units=1, tags=[], meta=custom, ts=ts, number=key.number)
     full.update(columns)
     full.update(summary_figures(full["scrapystats"], custom))
@@ -189,7 +189,7 @@ def write_batch(batch, summary):
             summary.unchanged += 1
     Job.objects.bulk_create(new_jobs, batch_size=500)
     if changed_jobs:
-        Job.objects.bulk_update(changed_jobs, WRITTEN_COLUMNS + ["number"], batch_size=500)
+        Job.objects.bulk_update(changed_jobs, [*WRITTEN_COLUMNS, "number"], batch_size=500)
     counts.apply()
     _keep_ids_ahead(spiders, batch)
     remember_tags((job.key.project_id, tag) for job in batch for tag in job.columns["tags"])

@@ -108,9 +108,12 @@ class Change:
 
     def apply(self, row, now, spider_names=None):
         """Change `row` (a dict of column values) in place."""
-        if self.spider_name is not None and spider_names is not None:
-            if spider_names.get(row["spider_id"]) != self.spider_name:
-                raise MetadataError(
+        if (
+            self.spider_name is not None
+            and spider_names is not None
+            and spider_names.get(row["spider_id"]) != self.spider_name
+        ):
+            raise MetadataError(
                     "spider", f"spider {self.spider_name!r} is not the spider of job {row['key']}."
                 )
         previous = row["state"]

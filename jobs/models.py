@@ -277,6 +277,9 @@ class JobCount(models.Model):
             models.UniqueConstraint(fields=["project", "spider", "state"], name="jobcount_unique"),
         ]
 
+    def __str__(self):
+        return f"{self.project_id}/{self.spider_id} {self.state}: {self.n}"
+
 
 class Tag(models.Model):
     """Every tag a project's jobs have used: the dashboard's tag autocomplete."""

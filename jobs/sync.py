@@ -136,14 +136,14 @@ class Source:
             raise SyncError("the source URL must not carry credentials or a query; pass the key with --apikey")
         self.url = url.rstrip("/") + "/"
         self.project_id = project_id
-        self._options = dict(
-            auth=apikey,
-            endpoint=self.url,
-            jobq_endpoint=self.url,
-            use_msgpack=False,
-            max_retries=max_retries,
-            max_retry_time=max_retry_time,
-        )
+        self._options = {
+            "auth": apikey,
+            "endpoint": self.url,
+            "jobq_endpoint": self.url,
+            "use_msgpack": False,
+            "max_retries": max_retries,
+            "max_retry_time": max_retry_time,
+        }
         self._local = threading.local()
         self._clients = []
 
@@ -208,7 +208,7 @@ def pages_down(source, *, state, endts=None, stop=None, startts=None, page_size=
     bulk import) is read whole by offset within that millisecond.
     A page shorter than asked ends the listing.
     """
-    common = dict(state=state, stop=stop, jobmeta=jobmeta)
+    common = {"state": state, "stop": stop, "jobmeta": jobmeta}
     seen = set()  # keys already yielded whose ts is the next page's top
     while True:
         lines = source.list(**common, startts=startts, endts=endts, count=page_size)
@@ -282,7 +282,7 @@ class Mirror:
         found = self._fetch([line["key"] for line in lines])
         state_summary.fetched += len(lines)
         state_summary.vanished += found.count(None)
-        return [(line, meta) for line, meta in zip(lines, found) if meta is not None]
+        return [(line, meta) for line, meta in zip(lines, found, strict=True) if meta is not None]
 
     @staticmethod
     def _from_list_line(line):
@@ -406,7 +406,7 @@ class Mirror:
             state_summary.vanished += found.count(None)
             pairs = [
                 ({"key": self.source_key(key), "ts": ts, "state": cursor.state}, meta)
-                for (key, ts), meta in zip(chunk, found)
+                for (key, ts), meta in zip(chunk, found, strict=True)
                 if meta is not None
             ]
             self.write(pairs, state_summary)

@@ -371,7 +371,7 @@ def api_snippets(request, project, query):
     if spiders == [None]:
         lines.append(f"for job in jobs.iter({args}):")
     else:
-        lines.append(f"for spider in {[s for s in spiders]!r}:")
+        lines.append(f"for spider in {list(spiders)!r}:")
         lines.append(f"    for job in jobs.iter(spider=spider{', ' + args if args else ''}):")
         lines.append("        print(job)")
         return {"curl": "\n".join(curls), "python": "\n".join(lines)}

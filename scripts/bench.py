@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "jobqsite.settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 # WhiteNoise warns that collectstatic never ran: irrelevant to the API.
@@ -92,7 +92,7 @@ def generate(project_id, total, seed=1):
     start = now - 365 * DAY_MS
     started = time.monotonic()
     rows, written = [], 0
-    for spider, size in zip(spiders, sizes):
+    for spider, size in zip(spiders, sizes, strict=True):
         # Job numbers grow with time within a spider.
         for number, ts in enumerate(sorted(rng.randint(start, now) for _ in range(size)), start=1):
             state = state_of(rng)
@@ -143,7 +143,7 @@ def write(rows):
 
 def percentile(values, share):
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def timed(client, path, repeat):

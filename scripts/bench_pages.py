@@ -19,16 +19,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench  # noqa: E402  (sets up Django)
+import bench  # sets up Django, so it comes before the jobs imports below
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test import Client
+from django.test.utils import override_settings
 
-from django.conf import settings  # noqa: E402
-from django.contrib.auth import get_user_model  # noqa: E402
-from django.db import connection  # noqa: E402
-from django.test import Client  # noqa: E402
-from django.test.utils import override_settings  # noqa: E402
-
-from jobs import views  # noqa: E402
-from jobs.models import Job  # noqa: E402
+from jobs import views
+from jobs.models import Job
 
 BENCH_USER = "bench-pages"
 

@@ -7,8 +7,8 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.test.utils import CaptureQueriesContext
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 import jobs.admin
 from jobs.models import ApiKey, BulkAction, Job, JobCount, Membership, Project, Spider, SyncCursor, Tag
@@ -72,7 +72,7 @@ def test_job_changelist_shows_the_first_project_newest_first(admin_client, jobs_
 
 
 def test_job_changelist_reads_readable_times(admin_client, jobs_data):
-    response = admin_client.get("/admin/jobs/job/?project=53&spider=%d" % Spider.objects.get(name="quotes").pk)
+    response = admin_client.get(f"/admin/jobs/job/?project=53&spider={Spider.objects.get(name='quotes').pk}")
     assert page_keys(response) == ["53/2/2", "53/2/1"]
     assert "2026-11-04 00:00:00" in response.content.decode()
 
@@ -139,9 +139,8 @@ def test_job_changelist_queries_are_bounded_and_never_count_the_table(
 ):
     # session, user, projects (filter), default project, spiders (filter),
     # oldest ts (years), the count (counters or capped), the page.
-    with django_assert_max_num_queries(9):
-        with CaptureQueriesContext(connection) as captured:
-            response = admin_client.get(f"/admin/jobs/job/?{query}")
+    with django_assert_max_num_queries(9), CaptureQueriesContext(connection) as captured:
+        response = admin_client.get(f"/admin/jobs/job/?{query}")
     assert response.status_code == 200
     for sql in job_count_queries(captured.captured_queries):
         assert "LIMIT" in sql.upper(), f"an uncapped count of jobs: {sql}"

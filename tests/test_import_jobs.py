@@ -82,7 +82,7 @@ def test_ts_defaults_to_the_time_of_the_current_state(tmp_path):
 @pytest.mark.django_db
 def test_a_bad_line_is_reported_and_its_batch_not_written(tmp_path):
     good = [job_line(number=n) for n in range(1, 6)]
-    lines = good[:4] + ['{"key": "53/1/9", "spider": "s", "state": "exploded", "ts": 1}'] + good[4:]
+    lines = [*good[:4], '{"key": "53/1/9", "spider": "s", "state": "exploded", "ts": 1}', *good[4:]]
     with pytest.raises(CommandError, match=r"line 5: .*state"):
         run(write_lines(tmp_path, lines), batch_size=3)
     # lines 1-3 formed a complete batch; line 4 shared the bad line's batch

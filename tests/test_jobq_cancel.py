@@ -1,5 +1,6 @@
 """POST /jobq/<project>/cancel and POST /jobq/<project>/<spider>/<job>/cancel"""
 
+import orjson
 import pytest
 
 from jobs.models import ApiKey, Job, Membership
@@ -17,7 +18,7 @@ def test_pending_jobs_finish_cancelled_and_running_jobs_are_marked(api, project)
     pending = add_job(state="pending", ts=BASE_TS)
     running = add_job(state="running", ts=BASE_TS)
     finished = add_job(state="finished", ts=BASE_TS)
-    body = ('[{"key": "%s"}, {"key": "%s"}, {"key": "%s"}, {"key": "53/1/999"}]' % (pending, running, finished)).encode()
+    body = orjson.dumps([{"key": str(key)} for key in (pending, running, finished, "53/1/999")])
 
     response = cancel(api, body)
 

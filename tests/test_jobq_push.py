@@ -9,7 +9,7 @@ from django.test import override_settings
 from jobs.models import Job, Spider, Tag
 
 from .counting import assert_counts_exact
-from .factories import add_job, make_key, make_project
+from .factories import add_job, make_key
 
 
 def post(api, path, *lines, body=None):

@@ -83,12 +83,11 @@ class SourceServer:
         return [orjson.loads(line) for line in path.read_bytes().splitlines()]
 
     def start(self):
-        log = open(self.dir / "server.log", "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", "--noreload", "--skip-checks", f"127.0.0.1:{self.port}"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        log.close()
+        with open(self.dir / "server.log", "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "manage.py", "runserver", "--noreload", "--skip-checks", f"127.0.0.1:{self.port}"],
+                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            )
         # Wait until it answers (startup, not a timed assertion).
         for _ in range(300):
             assert self.process.poll() is None, (self.dir / "server.log").read_text()
@@ -416,9 +415,9 @@ def test_source_changing_during_the_walk(source_factory):
 
     try:
         first = sync_project(source_url=source.url, apikey=source.apikey, project=90, metadata=LIST,
-                             meta_fields=CUSTOM_FIELDS + ["note"], page_size=200, progress=churn)
+                             meta_fields=[*CUSTOM_FIELDS, "note"], page_size=200, progress=churn)
         second = sync_project(source_url=source.url, apikey=source.apikey, project=90, metadata=LIST,
-                              meta_fields=CUSTOM_FIELDS + ["note"], page_size=200)
+                              meta_fields=[*CUSTOM_FIELDS, "note"], page_size=200)
     finally:
         hub.close()
     assert first.count("created") > 2900

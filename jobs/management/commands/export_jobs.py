@@ -40,7 +40,8 @@ class Command(BaseCommand):
         if not jobfilter.is_valid():
             raise CommandError(f"Bad filter: {jobfilter.form.errors.as_text()}")
         names = Spider.objects.names(project)
-        out = sys.stdout.buffer if options["output"] == "-" else open(options["output"], "wb")
+        # Closed below, unless it is standard output.
+        out = sys.stdout.buffer if options["output"] == "-" else open(options["output"], "wb")  # noqa: SIM115
         written = 0
         try:
             # Inside a transaction, PostgreSQL streams rows as it finds them.

@@ -18,7 +18,7 @@ class Command(BaseCommand):
                 self.stderr.write(f"\r{summary.total} jobs imported…", ending="")
 
         try:
-            stream = sys.stdin if file == "-" else open(file, encoding="utf-8")
+            stream = sys.stdin if file == "-" else open(file, encoding="utf-8")  # noqa: SIM115 (closed below; stdin is not)
         except OSError as exc:
             raise CommandError(str(exc)) from None
         try:
