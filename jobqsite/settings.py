@@ -178,8 +178,9 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
 X_FRAME_OPTIONS = "DENY"
 
+
 def rate_from_env(name):
-    """"600/60" -> (600, 60): at most 600 requests a key every 60 s; unset: no limit."""
+    """ "600/60" -> (600, 60): at most 600 requests a key every 60 s; unset: no limit."""
     value = os.environ.get(name, "")
     if not value:
         return None

@@ -270,9 +270,7 @@ class ProjectFilter(admin.SimpleListFilter):
         for lookup, title in self.lookup_choices:
             yield {
                 "selected": self.value() == lookup,
-                "query_string": changelist.get_query_string(
-                    {self.parameter_name: lookup}, ["spider", "p"]
-                ),
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}, ["spider", "p"]),
                 "display": title,
             }
 
@@ -423,12 +421,7 @@ class DateDrillDown(admin.SimpleListFilter):
     def years(self):
         project_id = chosen_project_id(self.request)
         this_year = timezone.now().year
-        oldest = (
-            Job.objects.filter(project_id=project_id)
-            .order_by("ts")
-            .values_list("ts", flat=True)
-            .first()
-        )
+        oldest = Job.objects.filter(project_id=project_id).order_by("ts").values_list("ts", flat=True).first()
         first = ms_to_datetime(oldest).year if oldest is not None else this_year
         first = max(first, this_year - self.max_years + 1)
         return [Period(year) for year in range(this_year, first - 1, -1)]
@@ -438,6 +431,7 @@ class DateDrillDown(admin.SimpleListFilter):
             selected = self.selected()
         except ValueError:
             selected = None
+
         def link(period, display, chosen=False):
             if period is None:
                 query = changelist.get_query_string(remove=[self.parameter_name, "p"])
@@ -748,7 +742,15 @@ class SyncCursorAdmin(FastCountAdmin):
     """Where sync_jobq got to. Read-only; deleting a cursor makes the next
     sync_jobq run copy that state again from the top (upserts: no duplicates)."""
 
-    list_display = ["source_url", "source_project", "into_project", "state", "newest_key", "newest", "updated_at"]
+    list_display = [
+        "source_url",
+        "source_project",
+        "into_project",
+        "state",
+        "newest_key",
+        "newest",
+        "updated_at",
+    ]
     list_filter = ["state", "into_project"]
     ordering = ["source_url", "source_project", "into_project", "state"]
 

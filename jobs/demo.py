@@ -58,7 +58,13 @@ DEMO_PROJECTS = (
         "shop-monitor",
         (
             # One spider with most of the jobs, as in real projects.
-            DemoSpider("products", 9600, (20, 90), 140, {"category": ["electronics", "home", "toys", "garden"], "country": ["us", "de", "fr", "uk"]}),
+            DemoSpider(
+                "products",
+                9600,
+                (20, 90),
+                140,
+                {"category": ["electronics", "home", "toys", "garden"], "country": ["us", "de", "fr", "uk"]},
+            ),
             DemoSpider("prices", 2900, (5, 15), 300, {"store": ["north", "south", "online"]}),
             DemoSpider("books", 1500, (10, 40), 90, {"start_page": ["1", "50", "100"]}),
             DemoSpider("reviews", 900, (30, 180), 40, {"min_stars": ["1", "3"]}),
@@ -197,7 +203,9 @@ def demo_lines(now=None):
             scheduled = sorted(rng.randint(start, now) for _ in range(spider.jobs))
             # A few runs just scheduled, still waiting in the queue.
             backlog = rng.choice((0, 0, 1, 2, 4))
-            scheduled += sorted(rng.randint(max(scheduled[-1], now - 30 * MINUTE_MS), now) for _ in range(backlog))
+            scheduled += sorted(
+                rng.randint(max(scheduled[-1], now - 30 * MINUTE_MS), now) for _ in range(backlog)
+            )
             for number, pending_time in enumerate(scheduled, start=1):
                 job = _demo_job(rng, project, spider, pending_time, now, deploys)
                 if number > spider.jobs:
@@ -313,7 +321,9 @@ def read_credentials():
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(data, dict) or not all(isinstance(data.get(k), str) for k in ("username", "password", "api_key")):
+    if not isinstance(data, dict) or not all(
+        isinstance(data.get(k), str) for k in ("username", "password", "api_key")
+    ):
         return None
     return data
 

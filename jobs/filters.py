@@ -87,9 +87,7 @@ class JobFilter(django_filters.FilterSet):
     startts = Int64Filter(field_name="ts", lookup_expr="gte", label="From (ms, inclusive)")
     endts = Int64Filter(field_name="ts", lookup_expr="lt", label="To (ms, exclusive)")
     has_tag = NameListFilter(field_name="tags", lookup_expr="overlap", label="Has tag")
-    lacks_tag = NameListFilter(
-        field_name="tags", lookup_expr="overlap", exclude=True, label="Lacks tag"
-    )
+    lacks_tag = NameListFilter(field_name="tags", lookup_expr="overlap", exclude=True, label="Lacks tag")
 
     # JobQ counts and lists finished jobs when no state is asked for.
     default_states = (State.FINISHED,)
@@ -120,15 +118,15 @@ class JobFilter(django_filters.FilterSet):
     def filter_spider(self, queryset, name, value):
         # Resolving names to ids first lets the database walk the
         # (project, spider, ts, id) index instead of joining.
-        ids = list(
-            Spider.objects.filter(project=self.project, name__in=value).values_list("pk", flat=True)
-        )
+        ids = list(Spider.objects.filter(project=self.project, name__in=value).values_list("pk", flat=True))
         return queryset.filter(spider_id__in=ids)
 
     def counted_by_counters(self):
         """True when the counters answer the count: no time or tag filter."""
         data = self.form.cleaned_data
-        return not any(data.get(name) not in (None, [], "") for name in ("startts", "endts", "has_tag", "lacks_tag"))
+        return not any(
+            data.get(name) not in (None, [], "") for name in ("startts", "endts", "has_tag", "lacks_tag")
+        )
 
     def count(self):
         """The number of matching jobs, from the counters when they can tell."""

@@ -27,9 +27,7 @@ from .models import Job, Project, Spider, Tag
 BATCH_SIZE = 1000
 # Columns an import writes (all but the identity, which a key fixes).
 WRITTEN_COLUMNS = [
-    column
-    for column in METADATA_COLUMNS
-    if column not in ("id", "key", "project_id", "spider_id")
+    column for column in METADATA_COLUMNS if column not in ("id", "key", "project_id", "spider_id")
 ]
 
 
@@ -111,9 +109,7 @@ def _spiders_for(batch):
     project_ids = {job.key.project_id for job in batch}
     existing_projects = set(Project.objects.filter(pk__in=project_ids).values_list("pk", flat=True))
     Project.objects.bulk_create([Project(pk=pid) for pid in project_ids - existing_projects])
-    spiders = {
-        (s.project_id, s.number): s for s in Spider.objects.filter(project_id__in=project_ids)
-    }
+    spiders = {(s.project_id, s.number): s for s in Spider.objects.filter(project_id__in=project_ids)}
     by_name = {(s.project_id, s.name): s for s in spiders.values()}
     for job in batch:
         wanted = (job.key.project_id, job.key.spider_number)
@@ -183,7 +179,15 @@ def write_batch(batch, summary):
             new_jobs.append(Job(key=key, project_id=job.key.project_id, spider=spider, **job.columns))
             counts.added(job.key.project_id, spider.pk, job.columns["state"])
         elif any(row[name] != job.columns[name] for name in job.columns):
-            changed_jobs.append(Job(id=row["id"], key=key, project_id=row["project_id"], spider_id=row["spider_id"], **job.columns))
+            changed_jobs.append(
+                Job(
+                    id=row["id"],
+                    key=key,
+                    project_id=row["project_id"],
+                    spider_id=row["spider_id"],
+                    **job.columns,
+                )
+            )
             counts.moved(row["project_id"], row["spider_id"], row["state"], job.columns["state"])
         else:
             summary.unchanged += 1

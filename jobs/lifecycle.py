@@ -114,8 +114,8 @@ class Change:
             and spider_names.get(row["spider_id"]) != self.spider_name
         ):
             raise MetadataError(
-                    "spider", f"spider {self.spider_name!r} is not the spider of job {row['key']}."
-                )
+                "spider", f"spider {self.spider_name!r} is not the spider of job {row['key']}."
+            )
         previous = row["state"]
         moved = self.state is not None and self.state != previous
         if moved:
@@ -498,7 +498,10 @@ def update_jobs(*, project, updates, now=None):
             try:
                 results.extend(
                     _edit_queryset(
-                        _jobs_for(project, update, spider_ids), edit, counts, now,
+                        _jobs_for(project, update, spider_ids),
+                        edit,
+                        counts,
+                        now,
                         columns=change.needed_columns(),
                     )
                 )
@@ -544,7 +547,9 @@ def cancel_jobs(*, project, keys, by, now=None):
 
     with transaction.atomic():
         results = _edit_queryset(
-            Job.objects.for_project(project).filter(key__in=[str(key) for key in keys]).in_states(ACTIVE_STATES),
+            Job.objects.for_project(project)
+            .filter(key__in=[str(key) for key in keys])
+            .in_states(ACTIVE_STATES),
             edit,
             counts,
             now,
@@ -574,7 +579,10 @@ def change_state(queryset, new_state, *, by=None):
     counts = CountChanges()
     with transaction.atomic():
         results = _edit_queryset(
-            queryset.exclude(state=new_state), change.apply, counts, now_ms(),
+            queryset.exclude(state=new_state),
+            change.apply,
+            counts,
+            now_ms(),
             columns=change.needed_columns(),
         )
         counts.apply()

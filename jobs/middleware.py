@@ -28,7 +28,9 @@ class DatabaseUnavailableMiddleware:
                 headers={"Retry-After": RETRY_AFTER_SECONDS},
             ).response()
         response = HttpResponse(
-            "The database is unavailable; retry shortly.", status=503, content_type="text/plain; charset=utf-8"
+            "The database is unavailable; retry shortly.",
+            status=503,
+            content_type="text/plain; charset=utf-8",
         )
         response["Retry-After"] = RETRY_AFTER_SECONDS
         return response

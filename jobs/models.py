@@ -142,12 +142,7 @@ class JobQuerySet(models.QuerySet):
         day = models.ExpressionWrapper(
             (models.F("ts") + offset_ms) / 86_400_000, output_field=models.BigIntegerField()
         )
-        rows = (
-            self.order_by()
-            .annotate(day=day)
-            .values_list("day", "state")
-            .annotate(n=models.Count("pk"))
-        )
+        rows = self.order_by().annotate(day=day).values_list("day", "state").annotate(n=models.Count("pk"))
         return list(rows)
 
     def after_key(self, ts, job_id):
@@ -164,9 +159,7 @@ class JobQuerySet(models.QuerySet):
 
     def runs_of_spider(self, job):
         """The live (not deleted) jobs of the job's spider, for the index job_spider_ts."""
-        return self.filter(project_id=job.project_id, spider_id=job.spider_id).exclude(
-            state=State.DELETED
-        )
+        return self.filter(project_id=job.project_id, spider_id=job.spider_id).exclude(state=State.DELETED)
 
     def previous_run(self, job):
         """The spider's run just before `job` in (ts, id) order, or None: one index step."""

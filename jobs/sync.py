@@ -133,7 +133,9 @@ class Source:
             raise SyncError(f"{url!r} is not an http(s) URL")
         if parts.username or parts.password or parts.query:
             # The URL names the cursor in the database: no key may hide in it.
-            raise SyncError("the source URL must not carry credentials or a query; pass the key with --apikey")
+            raise SyncError(
+                "the source URL must not carry credentials or a query; pass the key with --apikey"
+            )
         self.url = url.rstrip("/") + "/"
         self.project_id = project_id
         self._options = {
@@ -216,9 +218,7 @@ def pages_down(source, *, state, endts=None, stop=None, startts=None, page_size=
             moment = lines[0]["ts"]
             start = len(lines)
             while True:
-                more = source.list(
-                    **common, startts=moment, endts=moment + 1, start=start, count=page_size
-                )
+                more = source.list(**common, startts=moment, endts=moment + 1, start=start, count=page_size)
                 lines += more
                 start += len(more)
                 if len(more) < page_size:
@@ -241,8 +241,17 @@ def pages_down(source, *, state, endts=None, stop=None, startts=None, page_size=
 class Mirror:
     """One run of copying a source project into a local project."""
 
-    def __init__(self, source, *, into, metadata=FULL, meta_fields=(), workers=DEFAULT_WORKERS,
-                 page_size=PAGE_SIZE, progress=None):
+    def __init__(
+        self,
+        source,
+        *,
+        into,
+        metadata=FULL,
+        meta_fields=(),
+        workers=DEFAULT_WORKERS,
+        page_size=PAGE_SIZE,
+        progress=None,
+    ):
         self.source = source
         self.into = into
         self.mode = metadata
@@ -415,9 +424,22 @@ class Mirror:
             cursor.save()
 
 
-def sync_project(*, source_url, apikey, project, into=None, states=None, metadata=FULL,
-                 meta_fields=(), workers=DEFAULT_WORKERS, page_size=PAGE_SIZE,
-                 max_retries=None, max_retry_time=None, reset=False, progress=None):
+def sync_project(
+    *,
+    source_url,
+    apikey,
+    project,
+    into=None,
+    states=None,
+    metadata=FULL,
+    meta_fields=(),
+    workers=DEFAULT_WORKERS,
+    page_size=PAGE_SIZE,
+    max_retries=None,
+    max_retry_time=None,
+    reset=False,
+    progress=None,
+):
     """Copy a source project's jobs into the local project `into` (default:
     the same id); returns a SyncSummary. See the module docstring.
 
@@ -430,8 +452,15 @@ def sync_project(*, source_url, apikey, project, into=None, states=None, metadat
         SyncCursor.objects.filter(
             source_url=source.url.rstrip("/"), source_project=project, into_project=into, state__in=wanted
         ).delete()
-    mirror = Mirror(source, into=into, metadata=metadata, meta_fields=meta_fields, workers=workers,
-                    page_size=page_size, progress=progress)
+    mirror = Mirror(
+        source,
+        into=into,
+        metadata=metadata,
+        meta_fields=meta_fields,
+        workers=workers,
+        page_size=page_size,
+        progress=progress,
+    )
     try:
         for state in PASS_ORDER:
             if state in wanted:

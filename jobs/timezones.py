@@ -69,7 +69,7 @@ def utc_offset_ms(zone=None, at=None):
 
 
 def relative(ms, now_ms):
-    """"3 min ago", "in 2 h": compact, cheap, for a title attribute."""
+    """ "3 min ago", "in 2 h": compact, cheap, for a title attribute."""
     delta = (now_ms - ms) // 1000
     future = delta < 0
     delta = abs(delta)
@@ -85,7 +85,7 @@ def relative(ms, now_ms):
 
 
 def duration(ms):
-    """"1 h 02 min", "45 s": a job's run time."""
+    """ "1 h 02 min", "45 s": a job's run time."""
     if ms is None or ms < 0:
         return ""
     seconds = ms // 1000

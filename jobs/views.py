@@ -41,13 +41,24 @@ FILTER_PARAMS = ("spider", "state", "startts", "endts", "has_tag", "lacks_tag")
 CURSOR_PARAMS = ("before", "after")
 # Form-only inputs that the view turns into startts/endts.
 TIME_INPUTS = ("from", "to", "range")
-PRESETS = {"1h": ("Last hour", 3_600_000), "24h": ("24 h", DAY_MS), "7d": ("7 days", 7 * DAY_MS), "30d": ("30 days", 30 * DAY_MS)}
+PRESETS = {
+    "1h": ("Last hour", 3_600_000),
+    "24h": ("24 h", DAY_MS),
+    "7d": ("7 days", 7 * DAY_MS),
+    "30d": ("30 days", 30 * DAY_MS),
+}
 # What the picker and the "all states" chip link to: every live state,
 # spelled out so the URL says what it shows (and stays an API query).
 ALL_STATES = (State.PENDING, State.RUNNING, State.FINISHED)
 LIVE_STATES = (State.PENDING, State.RUNNING)
 ROW_COLUMNS = (*LIST_COLUMNS, "deleted_time")
-LOCAL_INPUT_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+LOCAL_INPUT_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%dT%H:%M",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
+)
 
 
 def job_list_url(project, states=ALL_STATES):
@@ -138,9 +149,7 @@ class Cursor:
         except ValueError as exc:
             self.error, self.direction = str(exc), None
             return
-        self.position = (
-            Job.objects.filter(project=project, key=str(key)).values_list("ts", "id").first()
-        )
+        self.position = Job.objects.filter(project=project, key=str(key)).values_list("ts", "id").first()
         if self.position is None:
             self.error = f"Job {key} no longer exists; showing the newest jobs."
             self.direction = None
@@ -153,7 +162,9 @@ def page_of(queryset, cursor):
         rows = list(queryset.before_key(*cursor.position).newest_first().values(*columns)[: PAGE_SIZE + 1])
         return rows[:PAGE_SIZE], True, len(rows) > PAGE_SIZE
     if cursor.direction == "after":
-        rows = list(queryset.after_key(*cursor.position).order_by("ts", "id").values(*columns)[: PAGE_SIZE + 1])
+        rows = list(
+            queryset.after_key(*cursor.position).order_by("ts", "id").values(*columns)[: PAGE_SIZE + 1]
+        )
         if len(rows) > PAGE_SIZE:
             return rows[:PAGE_SIZE][::-1], True, True
         cursor.direction = None  # reached the newest jobs: that is the first page
@@ -273,7 +284,11 @@ def count_text(n, capped):
 
 def state_chips(counts, selected, capped):
     return [
-        {"state": state, "checked": state in selected, "count": None if counts is None else count_text(counts[state], capped)}
+        {
+            "state": state,
+            "checked": state in selected,
+            "count": None if counts is None else count_text(counts[state], capped),
+        }
         for state in STATES
     ]
 
@@ -394,7 +409,9 @@ def listing_context(request, project, query, errors, *, inline_chart=True):
         "zone": zone_name(),
         "spider_options": sorted(spider_names.values()),
         "tag_options": list(
-            Tag.objects.filter(project=project).order_by("name").values_list("name", flat=True)[:TAG_SUGGESTIONS]
+            Tag.objects.filter(project=project)
+            .order_by("name")
+            .values_list("name", flat=True)[:TAG_SUGGESTIONS]
         ),
         "presets": [(value, label) for value, (label, _) in PRESETS.items()],
         "live_seconds": LIVE_SECONDS,
@@ -461,7 +478,9 @@ def listing_context(request, project, query, errors, *, inline_chart=True):
             "first_url": page_url(),
             "live_url": with_query(reverse("job-list-live", kwargs=project_url), live),
             "chart": chart,
-            "chart_url": None if inline_chart or not shown else with_query(reverse("job-list-chart", kwargs=project_url), filters),
+            "chart_url": None
+            if inline_chart or not shown
+            else with_query(reverse("job-list-chart", kwargs=project_url), filters),
             "csv_url": with_query(reverse("job-export-csv", kwargs=project_url), filters),
             "jsonl_url": with_query(reverse("job-export-jsonl", kwargs=project_url), filters),
             "snippets": api_snippets(request, project, query),
@@ -579,8 +598,18 @@ def job_list_tags(request, project_id):
 # --- exports ------------------------------------------------------------------
 
 CSV_COLUMNS = (
-    "key", "spider", "state", "close_reason", "items", "pages", "errors",
-    "pending_time", "running_time", "finished_time", "ts", "tags",
+    "key",
+    "spider",
+    "state",
+    "close_reason",
+    "items",
+    "pages",
+    "errors",
+    "pending_time",
+    "running_time",
+    "finished_time",
+    "ts",
+    "tags",
 )
 
 
@@ -610,7 +639,9 @@ def export_rows(request, project):
     jobfilter = JobFilter(query, project=project)
     if errors or not jobfilter.is_valid():
         messages = errors + [f"{f}: {e}" for f, es in jobfilter.form.errors.items() for e in es]
-        return None, HttpResponse("\n".join(messages) + "\n", status=400, content_type="text/plain; charset=utf-8")
+        return None, HttpResponse(
+            "\n".join(messages) + "\n", status=400, content_type="text/plain; charset=utf-8"
+        )
     rows = jobfilter.qs.newest_first().values(*LIST_COLUMNS)
     return rows, Spider.objects.names(project)
 

@@ -76,9 +76,7 @@ class BulkForm(forms.Form):
         if data.get("action") in TAG_ACTIONS and not data.get("tag"):
             self.add_error("tag", "Name the tag to add or remove.")
         if not data.get("all") and not data.get("key"):
-            raise forms.ValidationError(
-                "Select some jobs first, or choose all jobs matching the filter."
-            )
+            raise forms.ValidationError("Select some jobs first, or choose all jobs matching the filter.")
         if len(data.get("key") or []) > MAX_SELECTED_KEYS:
             raise forms.ValidationError(
                 f"At most {MAX_SELECTED_KEYS} jobs can be selected one by one; "

@@ -28,7 +28,16 @@ from .views import job_list_url
 # Tags offered in the editor's autocomplete; the Tag table is small per project.
 TAG_SUGGESTIONS = 500
 # Metadata fields with a section of their own on the page.
-OWN_SECTIONS = {"tags", "spider_args", "scrapystats", "close_reason", "project", "spider", "state", *TIME_FIELDS}
+OWN_SECTIONS = {
+    "tags",
+    "spider_args",
+    "scrapystats",
+    "close_reason",
+    "project",
+    "spider",
+    "state",
+    *TIME_FIELDS,
+}
 
 
 def job_for(project, spider_number, job_number):
@@ -54,9 +63,7 @@ def display_value(value):
 def other_fields(metadata, job):
     """[(name, text, is_json), …]: every metadata field without its own section,
     then the summary figures the list shows."""
-    fields = [
-        (name, *display_value(value)) for name, value in metadata.items() if name not in OWN_SECTIONS
-    ]
+    fields = [(name, *display_value(value)) for name, value in metadata.items() if name not in OWN_SECTIONS]
     for name in ("items", "pages", "errors"):
         value = getattr(job, name)
         if value is not None and name not in metadata:
@@ -120,9 +127,7 @@ class TagForm(forms.Form):
     action = forms.ChoiceField(choices=[("add", "Add"), ("remove", "Remove")])
     # Not stripped here: a tag pushed through the API with spaces around it
     # must still be removable. A new tag typed in the page is stripped.
-    tag = forms.CharField(
-        max_length=MAX_TEXT, strip=False, validators=[ProhibitNullCharactersValidator()]
-    )
+    tag = forms.CharField(max_length=MAX_TEXT, strip=False, validators=[ProhibitNullCharactersValidator()])
 
     def clean(self):
         data = super().clean()

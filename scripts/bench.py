@@ -148,6 +148,7 @@ def percentile(values, share):
 
 def timed(client, path, repeat):
     """(body, [seconds]) of `repeat` requests after one warm-up."""
+
     def once():
         started = time.perf_counter()
         response = client.get(path)
@@ -223,7 +224,10 @@ def main():
             f"{args.repeat} runs per case (median, p95)"
         )
         print(f"{'case':34} {'rows':>8} {'median ms':>10} {'p95 ms':>9} {'rows/s':>11}")
-        stream_case = (f"list: stream {args.stream:,} lines", f"/jobq/{args.project}/list?count={args.stream}")
+        stream_case = (
+            f"list: stream {args.stream:,} lines",
+            f"/jobq/{args.project}/list?count={args.stream}",
+        )
         for name, path in [*cases(args.project), stream_case]:
             repeat = max(3, args.repeat // 5) if name.startswith("list: stream") else args.repeat
             body, times = timed(client, path, repeat)
@@ -233,7 +237,9 @@ def main():
                 rate = f"{rows / median:,.0f}"
             else:
                 rows, rate = int(body), ""  # the count answered
-            print(f"{name:34} {rows:>8,} {median * 1000:>10.1f} {percentile(times, 0.95) * 1000:>9.1f} {rate:>11}")
+            print(
+                f"{name:34} {rows:>8,} {median * 1000:>10.1f} {percentile(times, 0.95) * 1000:>9.1f} {rate:>11}"
+            )
     finally:
         key.delete()
 

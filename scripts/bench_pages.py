@@ -91,7 +91,9 @@ def main():
             first = first or time.perf_counter() - started
             lines += chunk.count(b"\n")
         total = time.perf_counter() - started
-        print(f"export.jsonl: {lines:,} lines, first byte {first * 1000:.0f} ms, {lines / total:,.0f} lines/s")
+        print(
+            f"export.jsonl: {lines:,} lines, first byte {first * 1000:.0f} ms, {lines / total:,.0f} lines/s"
+        )
     finally:
         user.delete()
 

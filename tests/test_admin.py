@@ -35,8 +35,12 @@ def jobs_data(db):
     make_project(54, "other")
     lines = []
     for n in range(1, 31):
-        lines.append(job_line(53, "books", 1, n, ts=ms(2026, 10, 1) + n * DAY, close_reason="finished", tags=["prod"]))
-    lines.append(job_line(53, "books", 1, 31, ts=ms(2026, 11, 3, 12), close_reason="failed", tags=["production"]))
+        lines.append(
+            job_line(53, "books", 1, n, ts=ms(2026, 10, 1) + n * DAY, close_reason="finished", tags=["prod"])
+        )
+    lines.append(
+        job_line(53, "books", 1, 31, ts=ms(2026, 11, 3, 12), close_reason="failed", tags=["production"])
+    )
     lines.append(job_line(53, "quotes", 2, 1, state="running", ts=ms(2026, 11, 3, 13), tags=["rare"]))
     lines.append(job_line(53, "quotes", 2, 2, state="pending", ts=ms(2026, 11, 4)))
     lines.append(job_line(54, "elsewhere", 1, 1, ts=ms(2026, 11, 5)))
@@ -122,7 +126,15 @@ def test_date_drill_down_links_come_from_the_selected_period(admin_client, jobs_
 
 
 @pytest.mark.parametrize(
-    "query", ["period=bogus", "period=2026-13", "period=99999", "project=abc", "spider=x", "spider=99999999999999999999999"]
+    "query",
+    [
+        "period=bogus",
+        "period=2026-13",
+        "period=99999",
+        "project=abc",
+        "spider=x",
+        "spider=99999999999999999999999",
+    ],
 )
 def test_bad_filter_values_redirect_with_the_admin_error_flag(admin_client, jobs_data, query):
     response = admin_client.get(f"/admin/jobs/job/?{query}")
@@ -176,7 +188,9 @@ def test_unfiltered_large_table_shows_the_planner_estimate(admin_client, jobs_da
     assert not any("COUNT(" in q["sql"].upper() and "jobs_tag" in q["sql"] for q in captured.captured_queries)
 
 
-def test_job_can_be_viewed_and_its_metadata_edited_without_touching_state_or_counters(admin_client, jobs_data):
+def test_job_can_be_viewed_and_its_metadata_edited_without_touching_state_or_counters(
+    admin_client, jobs_data
+):
     job = Job.objects.get(key="53/2/1")
     counters = list(JobCount.objects.order_by("pk").values_list("pk", "n"))
     page = admin_client.get(f"/admin/jobs/job/{job.pk}/change/")
@@ -262,7 +276,10 @@ def test_deleting_a_project_is_summarised_and_keeps_counters_exact(admin_client,
         page = admin_client.get("/admin/jobs/project/53/delete/")
     assert page.status_code == 200
     assert "its 33 jobs" in page.content.decode()
-    assert not any(q["sql"].lstrip().upper().startswith("SELECT") and 'FROM "jobs_job"' in q["sql"] for q in captured.captured_queries)
+    assert not any(
+        q["sql"].lstrip().upper().startswith("SELECT") and 'FROM "jobs_job"' in q["sql"]
+        for q in captured.captured_queries
+    )
     assert admin_client.post("/admin/jobs/project/53/delete/", {"post": "yes"}).status_code == 302
     assert not Job.objects.filter(project_id=53).exists()
     assert not JobCount.objects.filter(project_id=53).exists()

@@ -133,7 +133,9 @@ def test_user_without_projects(client, django_user_model):
 
 def test_preselected_project(client, member):
     client.force_login(member)
-    assert 'value="53" checked' in client.get(URL + "?project=53").content.decode().replace('id="id_projects_0" ', "")
+    assert 'value="53" checked' in client.get(URL + "?project=53").content.decode().replace(
+        'id="id_projects_0" ', ""
+    )
 
 
 def test_csrf_is_enforced(member):
@@ -186,7 +188,9 @@ def test_revoke_needs_csrf_and_costs_few_queries(member, django_assert_num_queri
     token = client.cookies["csrftoken"].value
     # session, user, the key, its update, the row's projects
     with django_assert_num_queries(5):
-        response = client.post(f"/keys/{key.pk}/revoke/", headers={"X-CSRFToken": token, "HX-Request": "true"})
+        response = client.post(
+            f"/keys/{key.pk}/revoke/", headers={"X-CSRFToken": token, "HX-Request": "true"}
+        )
     assert response.status_code == 200
     key.refresh_from_db()
     assert key.revoked_at is not None

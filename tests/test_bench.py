@@ -25,7 +25,13 @@ def test_bench_generates_exact_counters_and_prints_every_case(bench, monkeypatch
     bench.main()
     out = capsys.readouterr().out
     assert "3,000 jobs in project 999000" in out
-    for case in ("list: no filter", "list: has_tag=rare", "list: start=50000", "count: has_tag=prod", "list: stream 500 lines"):
+    for case in (
+        "list: no filter",
+        "list: has_tag=rare",
+        "list: start=50000",
+        "count: has_tag=prod",
+        "list: stream 500 lines",
+    ):
         assert case in out
     exact = {
         (row["spider_id"], row["state"]): row["n"]

@@ -13,7 +13,14 @@ pytestmark = pytest.mark.browser
 
 
 def test_edit_a_tag_inline_on_the_detail_page(page, live_url, project):
-    add_job(number=7, tags=["old"], close_reason="finished", running_time=BASE_TS, finished_time=BASE_TS + 65_000, ts=BASE_TS + 65_000)
+    add_job(
+        number=7,
+        tags=["old"],
+        close_reason="finished",
+        running_time=BASE_TS,
+        finished_time=BASE_TS + 65_000,
+        ts=BASE_TS + 65_000,
+    )
     page.goto(live_url("/p/53/job/1/7/"))
     expect(page.get_by_role("heading", name="Timeline")).to_be_visible()
     # a marker that a full page load would wipe: the edit must happen in place
@@ -60,7 +67,9 @@ def test_previous_and_next_run_swap_in_place(page, live_url, project):
 def test_bulk_tag_all_matching_jobs_from_the_list(page, live_url, project):
     # more jobs than a list page shows, and some the filter leaves out
     add_jobs(*(job_line(number=n, ts=BASE_TS + n * 1000) for n in range(1, 61)))
-    add_jobs(*(job_line(spider="news", spider_number=2, number=n, ts=BASE_TS + n * 1000) for n in range(1, 4)))
+    add_jobs(
+        *(job_line(spider="news", spider_number=2, number=n, ts=BASE_TS + n * 1000) for n in range(1, 4))
+    )
     page.goto(live_url("/p/53/?spider=books&state=finished"))
     toolbar = page.locator("#bulk-toolbar")
     toolbar.get_by_label(re.compile("all 60 jobs matching this filter")).check()
@@ -138,7 +147,11 @@ def test_every_control_has_a_label(page, live_url, project, path):
 
 
 def test_phone_and_dark_mode(new_context, browser_user, live_url, project):
-    add_job(number=7, tags=["a"], scrapystats={"downloader/request_count": 1, "downloader/response_bytes": 123456789})
+    add_job(
+        number=7,
+        tags=["a"],
+        scrapystats={"downloader/request_count": 1, "downloader/response_bytes": 123456789},
+    )
     page = new_context(browser_user, viewport={"width": 360, "height": 740}, color_scheme="dark").new_page()
     page.goto(live_url("/p/53/job/1/7/"))
     # nothing wider than the screen, and the page follows the dark palette

@@ -28,7 +28,9 @@ def assert_counts_exact():
 def jobs(project):
     """60 finished jobs of 'books' (more than a list page shows), 5 of 'news',
     2 running 'books' jobs, one deleted."""
-    lines = [job_line(number=n, ts=BASE_TS + n * 1000, tags=["even"] if n % 2 == 0 else []) for n in range(1, 61)]
+    lines = [
+        job_line(number=n, ts=BASE_TS + n * 1000, tags=["even"] if n % 2 == 0 else []) for n in range(1, 61)
+    ]
     lines += [job_line(spider="news", spider_number=2, number=n, ts=BASE_TS + n * 1000) for n in range(1, 6)]
     lines += [job_line(number=n, state="running", ts=BASE_TS + n * 1000) for n in (61, 62)]
     lines.append(job_line(number=63, state="deleted", ts=BASE_TS + 63_000))
@@ -53,14 +55,26 @@ def test_selected_rows_get_the_tag_and_the_action_is_recorded(client, member, jo
     client.force_login(member)
     response = client.post(
         URL,
-        {"action": "add_tag", "tag": "fresh", "key": ["53/1/1", "53/1/2"], "confirm": "1", "back": "state=finished&spider=books"},
+        {
+            "action": "add_tag",
+            "tag": "fresh",
+            "key": ["53/1/1", "53/1/2"],
+            "confirm": "1",
+            "back": "state=finished&spider=books",
+        },
     )
     assert response.status_code == 302
     assert response["Location"] == "/p/53/?state=finished&spider=books"
     assert tags_of("53/1/1") == ["fresh"] and tags_of("53/1/2") == ["even", "fresh"]
     assert tags_of("53/1/3") == []
     action = BulkAction.objects.get()
-    assert (action.user, action.action, action.tag, action.count, action.project_id) == (member, "add_tag", "fresh", 2, 53)
+    assert (action.user, action.action, action.tag, action.count, action.project_id) == (
+        member,
+        "add_tag",
+        "fresh",
+        2,
+        53,
+    )
     assert action.selection == "key=53%2F1%2F1&key=53%2F1%2F2"
     assert action.created_at is not None
     page = client.get(response["Location"]).content.decode()

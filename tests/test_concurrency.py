@@ -56,7 +56,13 @@ def run_workers(live, apikey, *args, workers=WORKERS, others=()):
 
 def test_each_pending_job_is_started_exactly_once(live, project, apikey):
     lines = [
-        job_line(spider=f"s{i % 3}", spider_number=i % 3 + 1, number=i + 1, state="pending", ts=1_700_000_000_000 + i)
+        job_line(
+            spider=f"s{i % 3}",
+            spider_number=i % 3 + 1,
+            number=i + 1,
+            state="pending",
+            ts=1_700_000_000_000 + i,
+        )
         for i in range(80)
     ]
     keys = add_jobs(*lines)
@@ -74,7 +80,9 @@ def test_each_pending_job_is_started_exactly_once(live, project, apikey):
 def test_concurrent_pushes_never_repeat_a_job_number(live, project, apikey):
     answers = run_workers(live, apikey, "post", "/jobq/53/push", "25", '{"spider": "books"}')
     # A spider that none of them has seen yet: created once, by whoever is first.
-    answers += run_workers(live, apikey, "post", "/jobq/53/push", "5", '{"spider": "fresh", "tags": ["a", "b"]}')
+    answers += run_workers(
+        live, apikey, "post", "/jobq/53/push", "5", '{"spider": "fresh", "tags": ["a", "b"]}'
+    )
 
     keys = [answer["key"] for worker in answers for answer in worker]
     assert len(keys) == len(set(keys)) == WORKERS * 30
@@ -87,7 +95,11 @@ def test_concurrent_pushes_never_repeat_a_job_number(live, project, apikey):
 
 def test_concurrent_unique_pushes_create_one_job(live, project, apikey):
     line = orjson.dumps({"spider": "books", "unique": "once"}).decode()
-    answers = [answer for worker in run_workers(live, apikey, "post", "/jobq/53/push", "3", line) for answer in worker]
+    answers = [
+        answer
+        for worker in run_workers(live, apikey, "post", "/jobq/53/push", "3", line)
+        for answer in worker
+    ]
 
     created = [answer for answer in answers if "key" in answer]
     refused = [answer for answer in answers if "error" in answer]
@@ -101,7 +113,13 @@ def test_concurrent_unique_pushes_create_one_job(live, project, apikey):
 
 def test_start_update_and_cancel_at_once_keep_the_counts_exact(live, project, apikey):
     lines = [
-        job_line(spider=f"s{i % 2}", spider_number=i % 2 + 1, number=i + 1, state="pending", ts=1_700_000_000_000 + i)
+        job_line(
+            spider=f"s{i % 2}",
+            spider_number=i % 2 + 1,
+            number=i + 1,
+            state="pending",
+            ts=1_700_000_000_000 + i,
+        )
         for i in range(60)
     ]
     keys = add_jobs(*lines)

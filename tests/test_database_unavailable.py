@@ -34,8 +34,11 @@ def server_without_database(tmp_path):
         "DJANGO_SETTINGS_MODULE": "jobqsite.settings",
     }
     process = subprocess.Popen(
-        [sys.executable, "-c", SERVE, str(port)], cwd=ROOT, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-c", SERVE, str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):

@@ -58,9 +58,7 @@ def test_first_run_loads_demo_jobs_and_second_run_reuses_everything(client, djan
         (row["project_id"], row["spider_id"], row["state"]): row["n"]
         for row in jobs.values("project_id", "spider_id", "state").annotate(n=Count("id"))
     }
-    counters = {
-        (c.project_id, c.spider_id, c.state): c.n for c in JobCount.objects.all() if c.n
-    }
+    counters = {(c.project_id, c.spider_id, c.state): c.n for c in JobCount.objects.all() if c.n}
     assert counters == exact
     # Realistic: mostly finished, one spider with most jobs, months of history.
     assert jobs.filter(state="finished").count() / jobs.count() > 0.95
@@ -69,7 +67,14 @@ def test_first_run_loads_demo_jobs_and_second_run_reuses_everything(client, djan
     span = jobs.aggregate(low=Min("ts"), high=Max("ts"))
     assert span["high"] - span["low"] > 150 * 24 * 3600 * 1000
     reasons = set(jobs.values_list("close_reason", flat=True).distinct())
-    assert {"finished", "cancelled", "shutdown", "memusage_exceeded", "closespider_timeout", "failed"} <= reasons
+    assert {
+        "finished",
+        "cancelled",
+        "shutdown",
+        "memusage_exceeded",
+        "closespider_timeout",
+        "failed",
+    } <= reasons
     assert Tag.objects.count() >= 10
     assert jobs.filter(state="finished", scrapystats__has_key="item_scraped_count").exists()
     assert not jobs.filter(state="running").exclude(running_time=F("ts")).exists()
@@ -125,7 +130,9 @@ def test_demo_user_owns_the_demo_projects():
     for pk in DEMO_PROJECT_IDS:
         Project.objects.create(pk=pk)
     ensure_demo_access()
-    roles = set(Membership.objects.filter(user__username=run_demo_access.username).values_list("project_id", "role"))
+    roles = set(
+        Membership.objects.filter(user__username=run_demo_access.username).values_list("project_id", "role")
+    )
     assert roles == {(pk, "owner") for pk in DEMO_PROJECT_IDS}
 
 

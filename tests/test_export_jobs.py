@@ -39,7 +39,13 @@ def rich_jobs(project):
             items=11,
         ),
         job_line(spider="quotes", spider_number=1, state="running", running_time=BASE_TS + 50_000),
-        job_line(spider="quotes", spider_number=1, state="deleted", finished_time=BASE_TS, deleted_time=BASE_TS + 60_000),
+        job_line(
+            spider="quotes",
+            spider_number=1,
+            state="deleted",
+            finished_time=BASE_TS,
+            deleted_time=BASE_TS + 60_000,
+        ),
         job_line(spider="quotes", spider_number=1, state="pending", ts=BASE_TS + 70_000),
     )
 

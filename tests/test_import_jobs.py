@@ -14,7 +14,12 @@ from .factories import BASE_TS, job_line
 
 def write_lines(tmp_path, lines, name="jobs.jl"):
     path = tmp_path / name
-    path.write_text("".join((json.dumps(line, ensure_ascii=False) if not isinstance(line, str) else line) + "\n" for line in lines))
+    path.write_text(
+        "".join(
+            (json.dumps(line, ensure_ascii=False) if not isinstance(line, str) else line) + "\n"
+            for line in lines
+        )
+    )
     return path
 
 
@@ -26,9 +31,12 @@ def run(path, **options):
 
 def counters_match():
     for row in JobCount.objects.values("project_id", "spider_id", "state", "n"):
-        assert row["n"] == Job.objects.filter(
-            project_id=row["project_id"], spider_id=row["spider_id"], state=row["state"]
-        ).count()
+        assert (
+            row["n"]
+            == Job.objects.filter(
+                project_id=row["project_id"], spider_id=row["spider_id"], state=row["state"]
+            ).count()
+        )
     assert sum(JobCount.objects.values_list("n", flat=True)) == Job.objects.count()
 
 
@@ -54,7 +62,9 @@ def test_import_creates_projects_spiders_jobs_and_counters(tmp_path):
 
 @pytest.mark.django_db
 def test_importing_twice_changes_nothing(tmp_path):
-    path = write_lines(tmp_path, [job_line(number=n, tags=["x"], meta_field={"a": [1, 2]}) for n in range(1, 6)])
+    path = write_lines(
+        tmp_path, [job_line(number=n, tags=["x"], meta_field={"a": [1, 2]}) for n in range(1, 6)]
+    )
     run(path)
     before = list(Job.objects.order_by("id").values())
     summary, _ = run(path)
@@ -66,7 +76,9 @@ def test_importing_twice_changes_nothing(tmp_path):
 @pytest.mark.django_db
 def test_upsert_moves_counters(tmp_path):
     run(write_lines(tmp_path, [job_line(number=1, state="running")]))
-    summary, _ = run(write_lines(tmp_path, [job_line(number=1, state="finished", close_reason="finished")], "b.jl"))
+    summary, _ = run(
+        write_lines(tmp_path, [job_line(number=1, state="finished", close_reason="finished")], "b.jl")
+    )
     assert "1 updated" in summary
     assert Job.objects.get().state == "finished"
     counters_match()
@@ -101,7 +113,10 @@ def test_a_bad_line_is_reported_and_its_batch_not_written(tmp_path):
         ('{"key": "53/1/1", "spider": "s", "state": "finished"}', "ts is missing"),
         ('{"key": "53/1/1", "spider": "s", "state": "finished", "ts": 1, "tags": "a\\u0000"}', "NUL"),
         ('{"key": "53/1/1", "spider": "s", "state": "finished", "ts": 1, "priority": 9}', "priority"),
-        ('{"key": "53/1/1", "spider": "s", "state": "finished", "ts": 1, "n": 99999999999999999999}', "64-bit"),
+        (
+            '{"key": "53/1/1", "spider": "s", "state": "finished", "ts": 1, "n": 99999999999999999999}',
+            "64-bit",
+        ),
         ('{"key": "53/1/1", "spider": "s", "state": "finished", "ts": 1, "project": 54}', "project"),
         ('{"key": "53/1/1", "spider": "s", "state": "finished", "ts": "yesterday"}', "ts must be"),
     ],

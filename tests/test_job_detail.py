@@ -57,7 +57,11 @@ def test_owner_sees_everything(client, owner, job):
     # objects and booleans as JSON, never Python's repr
     assert "{&quot;deep&quot;: true}" in html and "False" not in html and "True" not in html
     # stats grouped by prefix
-    for prefix in ("<caption>downloader</caption>", "<caption>item</caption>", "<caption>log_count</caption>"):
+    for prefix in (
+        "<caption>downloader</caption>",
+        "<caption>item</caption>",
+        "<caption>log_count</caption>",
+    ):
         assert prefix in html
     assert "1,000" in html
     # breadcrumbs to the list of every live job, and of this spider's
@@ -185,27 +189,45 @@ def test_close_reasons_in_plain_words(reason, words):
 
 def test_durations():
     assert [format_duration(ms) for ms in (850, 42_000, 185_000, 7_800_000, 90_000_000)] == [
-        "850 ms", "42 s", "3 min 5 s", "2 h 10 min", "1 d 1 h"
+        "850 ms",
+        "42 s",
+        "3 min 5 s",
+        "2 h 10 min",
+        "1 d 1 h",
     ]
 
 
 def test_timeline_of_a_restored_job():
-    meta = {"state": "finished", "pending_time": 0, "running_time": 1000, "finished_time": 5000, "deleted_time": 9000}
+    meta = {
+        "state": "finished",
+        "pending_time": 0,
+        "running_time": 1000,
+        "finished_time": 5000,
+        "deleted_time": 9000,
+    }
     steps = timeline(meta, now_ms=20_000, ts=12_000)
     assert [(s.label, s.duration_ms, s.current) for s in steps] == [
-        ("Pending", 1000, False), ("Running", 4000, False), ("Finished", 4000, False),
-        ("Deleted", 3000, False), ("Restored", None, True),
+        ("Pending", 1000, False),
+        ("Running", 4000, False),
+        ("Finished", 4000, False),
+        ("Deleted", 3000, False),
+        ("Restored", None, True),
     ]
 
 
 def test_timeline_of_a_deleted_and_a_running_job():
     meta = {"state": "deleted", "pending_time": 0, "finished_time": 5000, "deleted_time": 9000}
     assert [(s.label, s.duration_ms) for s in timeline(meta, now_ms=20_000, ts=9000)] == [
-        ("Pending", 5000), ("Finished", 4000), ("Deleted", None)
+        ("Pending", 5000),
+        ("Finished", 4000),
+        ("Deleted", None),
     ]
     meta = {"state": "running", "pending_time": 0, "running_time": 1000}
     steps = timeline(meta, now_ms=20_000, ts=1000)
-    assert [(s.label, s.duration_ms, s.current) for s in steps] == [("Pending", 1000, False), ("Running", 19_000, True)]
+    assert [(s.label, s.duration_ms, s.current) for s in steps] == [
+        ("Pending", 1000, False),
+        ("Running", 19_000, True),
+    ]
 
 
 def test_stats_groups_put_lonely_prefixes_under_other():

@@ -34,7 +34,11 @@ def test_push_with_extras_priority_and_state(shub, hsproject):
 
     metadata = shub.get_job("53/1/1").metadata
     assert {name: metadata.get(name) for name in extras} == extras
-    assert (metadata.get("priority"), metadata.get("tags"), metadata.get("state")) == (4, ["nightly"], "pending")
+    assert (metadata.get("priority"), metadata.get("tags"), metadata.get("state")) == (
+        4,
+        ["nightly"],
+        "pending",
+    )
     assert shub.get_job("53/1/2").metadata.get("state") == "running"
     assert shub.get_project(53).jobs.count(state="pending") == 1
     assert shub.get_project(53).jobs.count(state="running") == 1
@@ -61,7 +65,12 @@ def test_start_finish_delete_through_job_methods(shub, hsproject):
     assert job.delete() == "finished"
     metadata = dict(job.metadata.iter())
     assert metadata["state"] == "deleted"
-    assert metadata["pending_time"] <= metadata["running_time"] <= metadata["finished_time"] <= metadata["deleted_time"]
+    assert (
+        metadata["pending_time"]
+        <= metadata["running_time"]
+        <= metadata["finished_time"]
+        <= metadata["deleted_time"]
+    )
     assert_counts_exact()
 
 

@@ -158,7 +158,11 @@ def test_filters_by_state_spider_and_tags(as_member):
     )
     assert keys_in(as_member.get(f"{LIST}?{ALL}")) == ["53/3/4", "53/2/3", "53/1/2", "53/1/1"]
     assert keys_in(as_member.get(f"{LIST}?state=running")) == ["53/1/2"]
-    assert keys_in(as_member.get(f"{LIST}?{ALL}&spider=books&spider=quotes")) == ["53/2/3", "53/1/2", "53/1/1"]
+    assert keys_in(as_member.get(f"{LIST}?{ALL}&spider=books&spider=quotes")) == [
+        "53/2/3",
+        "53/1/2",
+        "53/1/1",
+    ]
     assert keys_in(as_member.get(f"{LIST}?{ALL}&has_tag=a")) == ["53/2/3", "53/1/1"]
     assert keys_in(as_member.get(f"{LIST}?{ALL}&has_tag=a&has_tag=b")) == ["53/2/3", "53/1/2", "53/1/1"]
     assert keys_in(as_member.get(f"{LIST}?{ALL}&lacks_tag=a&lacks_tag=b")) == ["53/3/4"]
@@ -185,9 +189,13 @@ def test_row_tags_and_spider_link_to_the_narrower_filter(as_member):
     html = as_member.get(f"{LIST}?state=finished&has_tag=x").content.decode()
     assert "No jobs match" in html
     html = as_member.get(f"{LIST}?state=finished&lacks_tag=x").content.decode()
-    assert '<a class="tag" href="/p/53/?state=finished&amp;has_tag=nightly&amp;lacks_tag=x">nightly</a>' in html
+    assert (
+        '<a class="tag" href="/p/53/?state=finished&amp;has_tag=nightly&amp;lacks_tag=x">nightly</a>' in html
+    )
     assert '<a class="tag" href="/p/53/?state=finished&amp;has_tag=a%26b&amp;lacks_tag=x">a&amp;b</a>' in html
-    assert 'href="/p/53/?spider=books&amp;state=finished&amp;lacks_tag=x" title="Filter by this spider"' in html
+    assert (
+        'href="/p/53/?spider=books&amp;state=finished&amp;lacks_tag=x" title="Filter by this spider"' in html
+    )
 
 
 def test_an_empty_project_says_how_jobs_arrive(as_member):
@@ -344,7 +352,12 @@ def test_partial_query_count(as_member, many_jobs, django_assert_num_queries):
 
 
 def test_state_counts_and_match_count_from_counters(as_member):
-    add_jobs(job_line(number=1), job_line(number=2), job_line(number=3, state="running"), job_line(number=4, state="deleted"))
+    add_jobs(
+        job_line(number=1),
+        job_line(number=2),
+        job_line(number=3, state="running"),
+        job_line(number=4, state="deleted"),
+    )
     html = as_member.get(f"{LIST}?state=finished&state=running").content.decode()
     assert '<span class="count" id="count-finished">2</span>' in html
     assert '<span class="count" id="count-running">1</span>' in html
@@ -354,7 +367,10 @@ def test_state_counts_and_match_count_from_counters(as_member):
 
 def test_capped_count_with_tag_filters(as_member, monkeypatch):
     monkeypatch.setattr(views, "COUNT_CAP", 3)
-    add_jobs(*(job_line(number=n, tags=["t"]) for n in range(1, 6)), job_line(number=6, state="running", tags=["t"]))
+    add_jobs(
+        *(job_line(number=n, tags=["t"]) for n in range(1, 6)),
+        job_line(number=6, state="running", tags=["t"]),
+    )
     html = as_member.get(f"{LIST}?state=finished&state=running&has_tag=t").content.decode()
     assert '<strong id="match-count">3+</strong>' in html
     assert '<span class="count" id="count-finished">3+</span>' in html
@@ -458,7 +474,10 @@ def test_per_day_by_state(project):
 
 def test_copy_as_curl_and_python(as_member):
     html = as_member.get(f"{LIST}?state=finished&has_tag=a%20b&startts=5").content.decode()
-    assert "curl -u &quot;$SHUB_APIKEY:&quot; &#x27;http://testserver/jobq/53/list?state=finished&amp;startts=5&amp;has_tag=a+b&#x27;" in html
+    assert (
+        "curl -u &quot;$SHUB_APIKEY:&quot; &#x27;http://testserver/jobq/53/list?state=finished&amp;startts=5&amp;has_tag=a+b&#x27;"
+        in html
+    )
     assert "jobs.iter(state=[&#x27;finished&#x27;], startts=5, has_tag=[&#x27;a b&#x27;])" in html
 
 
@@ -483,7 +502,9 @@ def test_jsonl_export_streams_every_match_as_list_lines(as_member, project, monk
     names = Spider.objects.names(project)
     expected = [
         list_line(row, names, 0)
-        for row in Job.objects.filter(key__in=["53/1/5", "53/1/3", "53/1/1"]).newest_first().values(*LIST_COLUMNS)
+        for row in Job.objects.filter(key__in=["53/1/5", "53/1/3", "53/1/1"])
+        .newest_first()
+        .values(*LIST_COLUMNS)
     ]
     for line, want in zip(lines, expected, strict=True):
         line.pop("elapsed"), want.pop("elapsed")
@@ -491,7 +512,10 @@ def test_jsonl_export_streams_every_match_as_list_lines(as_member, project, monk
 
 
 def test_csv_export(as_member):
-    add_jobs(job_line(number=1, tags=["a,b", "c"], items=7, close_reason="finished"), job_line(number=2, state="running"))
+    add_jobs(
+        job_line(number=1, tags=["a,b", "c"], items=7, close_reason="finished"),
+        job_line(number=2, state="running"),
+    )
     response = as_member.get(f"/p/53/export.csv?{ALL}")
     assert response.streaming
     assert response["Content-Type"] == "text/csv; charset=utf-8"
@@ -503,10 +527,10 @@ def test_csv_export(as_member):
 
 
 def test_csv_cells_never_run_as_spreadsheet_formulas(as_member):
-    add_jobs(job_line(number=1, spider="=HYPERLINK(\"http://x\")", spider_number=9, close_reason="@SUM(A1)"))
+    add_jobs(job_line(number=1, spider='=HYPERLINK("http://x")', spider_number=9, close_reason="@SUM(A1)"))
     response = as_member.get(f"/p/53/export.csv?{ALL}")
     (row,) = csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode()))
-    assert row["spider"] == "'=HYPERLINK(\"http://x\")"
+    assert row["spider"] == '\'=HYPERLINK("http://x")'
     assert row["close_reason"] == "'@SUM(A1)"
     assert row["items"] == "" and row["key"] == "53/9/1"
 

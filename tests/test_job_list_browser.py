@@ -123,7 +123,9 @@ def test_absolute_time_range_in_the_users_zone(new_context, browser_user, live_u
     settled(page)
     page.get_by_label("To").fill("2023-11-14T23:13:25")
     page.get_by_label("To").press("Enter")
-    expect(page).to_have_url(live_url(f"/p/53/?state=finished&startts={BASE_TS + 3000}&endts={BASE_TS + 5000}"))
+    expect(page).to_have_url(
+        live_url(f"/p/53/?state=finished&startts={BASE_TS + 3000}&endts={BASE_TS + 5000}")
+    )
     expect(page.locator("#jobs td.key a")).to_have_text(["53/1/4", "53/1/3"])
     expect(page.get_by_label("From")).to_have_value("2023-11-14T23:13:23")
 
@@ -245,7 +247,11 @@ def test_keyboard_shortcuts(page, live_url, jobs):
 
 
 def test_times_in_the_browser_zone(new_context, browser_user, live_url, project):
-    add_jobs(job_line(number=1, ts=1_700_000_000_000, running_time=1_699_999_000_000, finished_time=1_700_000_000_000))
+    add_jobs(
+        job_line(
+            number=1, ts=1_700_000_000_000, running_time=1_699_999_000_000, finished_time=1_700_000_000_000
+        )
+    )
     page = new_context(browser_user, timezone_id="Asia/Tokyo").new_page()
     page.goto(live_url("/p/53/?state=finished"))
     # jobq.js sets the tz cookie and redraws the page once in that zone.
@@ -269,7 +275,9 @@ def test_copy_as_curl(new_context, browser_user, live_url, jobs):
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied == f"curl -u \"$SHUB_APIKEY:\" '{live_url('/jobq/53/list?state=running&has_tag=nightly')}'"
     page.get_by_role("button", name="Copy as Python").click()
-    assert "jobs.iter(state=['running'], has_tag=['nightly'])" in page.evaluate("navigator.clipboard.readText()")
+    assert "jobs.iter(state=['running'], has_tag=['nightly'])" in page.evaluate(
+        "navigator.clipboard.readText()"
+    )
 
 
 def test_dark_mode_phone_layout_and_visible_focus(new_context, browser_user, live_url, jobs):

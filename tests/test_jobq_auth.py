@@ -103,7 +103,9 @@ def test_huge_project_id_is_404_not_500(api, job):
     assert api.get("/jobs/53/99999999999999999999999/1").status_code == 404
 
 
-@pytest.mark.parametrize("route", ["/jobq/53/count", "/jobq/53/list", "/jobq/53/summary", "/jobs/53/1/1/state"])
+@pytest.mark.parametrize(
+    "route", ["/jobq/53/count", "/jobq/53/list", "/jobq/53/summary", "/jobs/53/1/1/state"]
+)
 def test_wrong_method_is_405_with_allow(api, job, route):
     response = api.put(route)
     assert response.status_code == 405
@@ -133,7 +135,10 @@ def test_throttled_key_gets_429_with_retry_after(api, job, settings):
     assert int(response["Retry-After"]) >= 1
     assert response.json()["error"] == "throttled"
     # other keys have their own allowance
-    assert api.get(f"/jobq/53/count?apikey={make_key(make_project(53))}", HTTP_AUTHORIZATION="").status_code == 200
+    assert (
+        api.get(f"/jobq/53/count?apikey={make_key(make_project(53))}", HTTP_AUTHORIZATION="").status_code
+        == 200
+    )
 
 
 def test_a_persons_key_follows_their_membership(client, job):

@@ -73,8 +73,10 @@ def test_groups_combine_with_and(api, project):
 def test_counters_agree_with_a_scan(api, project):
     """Unfiltered, spider and state counts come from the counters; a time
     filter forces a real count. Both must agree."""
-    lines = [job_line(spider=f"s{i % 3}", spider_number=i % 3 + 1, state=s) for i, s in
-             enumerate(["finished", "running", "pending", "deleted"] * 5)]
+    lines = [
+        job_line(spider=f"s{i % 3}", spider_number=i % 3 + 1, state=s)
+        for i, s in enumerate(["finished", "running", "pending", "deleted"] * 5)
+    ]
     add_jobs(*lines)
     for query in ("", "?state=running", "?spider=s1", "?spider=s1&state=pending&state=deleted"):
         sep = "&" if query else "?"
@@ -86,7 +88,9 @@ def test_unfiltered_count_does_not_scan_jobs(api, tagged, django_assert_num_quer
     # key, project access, the counters' sum
     with django_assert_num_queries(3) as captured:
         assert count(api, "?state=finished&spider=books") == 2
-    assert not any('"jobs_job"' in q["sql"] and "COUNT" in q["sql"].upper() for q in captured.captured_queries)
+    assert not any(
+        '"jobs_job"' in q["sql"] and "COUNT" in q["sql"].upper() for q in captured.captured_queries
+    )
 
 
 def test_tag_count_queries(api, tagged, django_assert_num_queries):

@@ -82,7 +82,9 @@ def test_newest_first_with_a_deterministic_tie_break(api, project):
     same = [job_line(ts=BASE_TS + 5000) for _ in range(3)]
     add_jobs(job_line(ts=BASE_TS), *same, job_line(ts=BASE_TS + 9000))
     order = keys(api)
-    assert [k for k in order if k in {line["key"] for line in same}] == [line["key"] for line in reversed(same)]
+    assert [k for k in order if k in {line["key"] for line in same}] == [
+        line["key"] for line in reversed(same)
+    ]
     assert order == keys(api)  # stable
     paged = [keys(api, f"?count=1&start={i}")[0] for i in range(5)]
     assert paged == order

@@ -115,8 +115,15 @@ def test_priority_tags_state_and_standard_fields(api, project):
 
 def test_push_finished_with_stats_gives_summary_figures(api, project):
     key = answers(
-        push(api, {"spider": "books", "state": "finished", "close_reason": "finished",
-                   "scrapystats": {"item_scraped_count": 12, "log_count/ERROR": 1}})
+        push(
+            api,
+            {
+                "spider": "books",
+                "state": "finished",
+                "close_reason": "finished",
+                "scrapystats": {"item_scraped_count": 12, "log_count/ERROR": 1},
+            },
+        )
     )[0]["key"]
     job = Job.objects.get(key=key)
     assert (job.items, job.errors, job.close_reason) == (12, 1, "finished")
@@ -177,7 +184,9 @@ def test_unique_is_free_again_once_the_job_finished(api, project):
 def test_unique_is_per_project_and_duplicate_lines_in_one_body(api, project, other_project):
     make_key(project, other_project)
     add_job(project_id=54, spider="books", state="pending", unique="u1")
-    response = push(api, {"spider": "books", "unique": "u1"}, {"spider": "books", "unique": "u1"}, {"spider": "books"})
+    response = push(
+        api, {"spider": "books", "unique": "u1"}, {"spider": "books", "unique": "u1"}, {"spider": "books"}
+    )
     lines = answers(response)
     assert lines[0] == {"key": "53/1/1", "auth": None}
     assert lines[1]["error"] == "Active job exists with key u1"
@@ -194,7 +203,11 @@ def test_unique_does_not_bind_a_job_pushed_finished(api, project):
     "body, text, param",
     [
         (b'{"spider": "books"', "line 1: not valid JSON", None),
-        (b'{"spider": "a"}\n{"spider": "a"}\n{"spider": "a", "state": "bogus"}', "line 3: state must be one of", "state"),
+        (
+            b'{"spider": "a"}\n{"spider": "a"}\n{"spider": "a", "state": "bogus"}',
+            "line 3: state must be one of",
+            "state",
+        ),
         (b'{"spider": "a", "x": "nul\\u0000"}', "line 1: metadata must not contain NUL", "metadata"),
         (b'{"spider": "a\\u0000"}', "line 1:", "metadata"),
         (b'{"spider": "a", "priority": "high"}', "line 1: priority must be an integer", "priority"),
@@ -206,8 +219,16 @@ def test_unique_does_not_bind_a_job_pushed_finished(api, project):
         (b'{"spider": "a", "f": -1e400}', "line 1: the number -1e400 is too large", None),
         (b'{"spider": "a", "s": "\\ud800"}', "line 1: the value cannot be stored", None),
         (b'{"spider": "\\udfff"}', "line 1: the value cannot be stored", None),
-        (b'{"spider": "a", "deep": ' + b"[" * 260 + b"]" * 260 + b"}", "line 1: the value cannot be stored", None),
-        (b'{"spider": "a", "deeper": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "line 1: the JSON is nested too deeply", None),
+        (
+            b'{"spider": "a", "deep": ' + b"[" * 260 + b"]" * 260 + b"}",
+            "line 1: the value cannot be stored",
+            None,
+        ),
+        (
+            b'{"spider": "a", "deeper": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+            "line 1: the JSON is nested too deeply",
+            None,
+        ),
         (b'{"priority": 1}', "line 1: spider is required", "spider"),
         (b'{"spider": 7}', "line 1: spider must be the spider's name", "spider"),
         (b'{"spider": ""}', "spider must be the spider's name", "spider"),

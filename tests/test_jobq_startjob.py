@@ -40,7 +40,9 @@ def test_pushed_jobs_start_in_push_order(api, project):
 
 
 def test_answer_is_the_metadata_with_key_and_auth(api, project):
-    key = answers(push(api, {"spider": "books", "priority": 3, "tags": ["t"], "custom": {"x": [1]}}))[0]["key"]
+    key = answers(push(api, {"spider": "books", "priority": 3, "tags": ["t"], "custom": {"x": [1]}}))[0][
+        "key"
+    ]
     response = startjob(api)
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
@@ -52,7 +54,9 @@ def test_answer_is_the_metadata_with_key_and_auth(api, project):
     assert job["running_time"] >= job["pending_time"]
     stored = Job.objects.get(key=key)
     assert stored.ts == stored.running_time == job["running_time"]
-    assert json.loads(api.get(f"/jobs/{key}").content) == {k: v for k, v in job.items() if k not in ("key", "auth")}
+    assert json.loads(api.get(f"/jobs/{key}").content) == {
+        k: v for k, v in job.items() if k not in ("key", "auth")
+    }
 
 
 def test_start_parameters_are_saved_as_metadata(api, project):
@@ -78,7 +82,11 @@ def test_bad_bodies(api, project):
     key = add_job(state="pending")
     assert_bad(startjob(api, b'{"state": "finished"}'), "line 1: startjob sets the state itself", "state")
     assert_bad(startjob(api, b'{"priority": "x"}'), "line 1: priority must be", "priority")
-    assert_bad(startjob(api, b'{"spider": "books"}'), "line 1: startjob starts the oldest job of any spider", "spider")
+    assert_bad(
+        startjob(api, b'{"spider": "books"}'),
+        "line 1: startjob starts the oldest job of any spider",
+        "spider",
+    )
     assert_bad(startjob(api, b"{}\n{}"), "line 2: startjob takes at most one line")
     assert_bad(startjob(api, b"[1]"), "line 1: metadata must be a JSON object", "metadata")
     assert_bad(startjob(api, b"{"), "line 1: not valid JSON")

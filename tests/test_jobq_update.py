@@ -27,9 +27,9 @@ def test_start_finish_delete(api, project):
     assert job.pending_time == BASE_TS
     running_time = job.running_time
 
-    assert answers(update(api, {"key": key, "state": "finished", "close_reason": "finished", "completed_by": "w"})) == [
-        {"key": key, "prevstate": "running"}
-    ]
+    assert answers(
+        update(api, {"key": key, "state": "finished", "close_reason": "finished", "completed_by": "w"})
+    ) == [{"key": key, "prevstate": "running"}]
     job = Job.objects.get(key=key)
     assert (job.state, job.close_reason, job.completed_by) == ("finished", "finished", "w")
     assert job.ts == job.finished_time >= running_time
@@ -62,7 +62,14 @@ def test_metadata_only_update_keeps_ts(api, project):
 
 def test_stats_give_summary_figures(api, project):
     key = add_job(state="running")
-    update(api, {"key": key, "state": "finished", "scrapystats": {"item_scraped_count": 3, "response_received_count": 9}})
+    update(
+        api,
+        {
+            "key": key,
+            "state": "finished",
+            "scrapystats": {"item_scraped_count": 3, "response_received_count": 9},
+        },
+    )
     job = Job.objects.get(key=key)
     assert (job.items, job.pages, job.errors) == (3, 9, None)
     line = json.loads(api.get("/jobq/53/list").content)
@@ -134,7 +141,11 @@ def test_restore_from_deleted_keeps_the_finish_time(api, project):
         ({"key": "53/1/1", "tags": [""]}, "line 2: tags must be a list of non-empty strings", "tags"),
         ({"key": "53/1/1", "running_time": -1}, "line 2: running_time must be an integer", "running_time"),
         ({"key": "53/1/1", "project": 54}, "line 2: project 54 is not project 53", "project"),
-        ({"key": "53/1/1", "spider": "other"}, "line 2: spider 'other' is not the spider of job 53/1/1", "spider"),
+        (
+            {"key": "53/1/1", "spider": "other"},
+            "line 2: spider 'other' is not the spider of job 53/1/1",
+            "spider",
+        ),
         ([1], "line 2: an update line must be a JSON object", "metadata"),
     ],
 )

@@ -29,7 +29,13 @@ def ok(response):
 
 def test_post_merges_an_object(api, project):
     key = add_job(state="finished", ts=BASE_TS, keep=1, change="old", tags=["a"])
-    ok(post(api, f"/jobs/{key}", {"change": "new", "added": {"x": [1.5, None]}, "tags": ["b"], "close_reason": "done"}))
+    ok(
+        post(
+            api,
+            f"/jobs/{key}",
+            {"change": "new", "added": {"x": [1.5, None]}, "tags": ["b"], "close_reason": "done"},
+        )
+    )
     data = metadata(api, key)
     assert (data["keep"], data["change"], data["added"]) == (1, "new", {"x": [1.5, None]})
     assert (data["tags"], data["close_reason"], data["state"]) == (["b"], "done", "finished")
@@ -86,7 +92,10 @@ def test_post_sets_one_field(api, project):
     ok(post(api, f"/jobs/{key}/nothing", None))
     data = metadata(api, key)
     assert (data["custom"], data["tags"], data["items"], data["nothing"]) == (
-        {"any": ["json", 1, True]}, ["t1", "t2"], 42, None
+        {"any": ["json", 1, True]},
+        ["t1", "t2"],
+        42,
+        None,
     )
     assert Job.objects.get(key=key).items == 42
     assert api.get(f"/jobs/{key}/custom").json() == {"any": ["json", 1, True]}

@@ -65,7 +65,10 @@ class SourceServer:
     def manage(self, *args):
         done = subprocess.run(
             [sys.executable, "manage.py", *args],
-            cwd=ROOT, env=self.env, capture_output=True, text=True,
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
         )
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
@@ -85,8 +88,18 @@ class SourceServer:
     def start(self):
         with open(self.dir / "server.log", "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "manage.py", "runserver", "--noreload", "--skip-checks", f"127.0.0.1:{self.port}"],
-                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "manage.py",
+                    "runserver",
+                    "--noreload",
+                    "--skip-checks",
+                    f"127.0.0.1:{self.port}",
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         # Wait until it answers (startup, not a timed assertion).
         for _ in range(300):
@@ -105,7 +118,9 @@ class SourceServer:
         self.process = None
 
     def get(self, path, **params):
-        response = requests.get(self.url + path.lstrip("/"), params=params, auth=(self.apikey, ""), timeout=30)
+        response = requests.get(
+            self.url + path.lstrip("/"), params=params, auth=(self.apikey, ""), timeout=30
+        )
         response.raise_for_status()
         return response
 
@@ -188,9 +203,7 @@ def assert_same_jobs(local, source):
 
 def assert_counters_exact(project_id):
     """The per-state counters equal count(*): nothing counted twice."""
-    counted = dict(
-        JobCount.objects.filter(project_id=project_id).values_list("state").annotate(n=Sum("n"))
-    )
+    counted = dict(JobCount.objects.filter(project_id=project_id).values_list("state").annotate(n=Sum("n")))
     actual = dict(Job.objects.filter(project_id=project_id).values_list("state").annotate(n=Count("id")))
     assert {s: n for s, n in counted.items() if n} == actual
 
@@ -221,8 +234,14 @@ def test_interrupted_then_resumed_then_incremental(source_factory):
 
     with pytest.raises((RequestsConnectionError, SyncError)):
         sync_project(
-            source_url=source.url, apikey=source.apikey, project=53, metadata=LIST,
-            meta_fields=CUSTOM_FIELDS, max_retries=1, max_retry_time=1, progress=kill_half_way,
+            source_url=source.url,
+            apikey=source.apikey,
+            project=53,
+            metadata=LIST,
+            meta_fields=CUSTOM_FIELDS,
+            max_retries=1,
+            max_retry_time=1,
+            progress=kill_half_way,
         )
     copied_before = Job.objects.count()
     assert total // 2 <= copied_before < total
@@ -232,8 +251,17 @@ def test_interrupted_then_resumed_then_incremental(source_factory):
 
     # Run 2, against the same server started again: only the rest is copied.
     source.start()
-    result = call_command("sync_jobq", "--source", source.url, "--apikey", source.apikey,
-                          "--project", "53", *list_mode, verbosity=0)
+    result = call_command(
+        "sync_jobq",
+        "--source",
+        source.url,
+        "--apikey",
+        source.apikey,
+        "--project",
+        "53",
+        *list_mode,
+        verbosity=0,
+    )
     assert f"{total - copied_before} copied, 0 updated" in result
     # Pending and running are listed whole again; the finished pass resumes
     # where it stopped (plus the millisecond it stopped in).
@@ -246,20 +274,33 @@ def test_interrupted_then_resumed_then_incremental(source_factory):
     assert_counters_exact(53)
     cursor = SyncCursor.objects.get(state="finished")
     assert not cursor.pass_top_key
-    assert cursor.newest_key == max(
-        (line for line in jobs if line["state"] == "finished"), key=lambda line: (line["ts"], line["key"])
-    )["key"]
+    assert (
+        cursor.newest_key
+        == max(
+            (line for line in jobs if line["state"] == "finished"), key=lambda line: (line["ts"], line["key"])
+        )["key"]
+    )
 
     # Changes on the source: new jobs, running -> finished, finished ->
     # deleted (the newest finished job among them: the cursor's stop key
     # moves, and must not hide what finished before it was deleted).
     newest_finished = source.get("jobq/53/list", state="finished", count=1).json()
-    new_finished = [job(53, number, 3, "finished", BASE_TS + 300_000 + number) for number in range(20_001, 20_301)]
-    new_pending = [job(53, number, 4, "pending", BASE_TS + 600_000 + number) for number in range(20_301, 20_306)]
+    new_finished = [
+        job(53, number, 3, "finished", BASE_TS + 300_000 + number) for number in range(20_001, 20_301)
+    ]
+    new_pending = [
+        job(53, number, 4, "pending", BASE_TS + 600_000 + number) for number in range(20_301, 20_306)
+    ]
     running = [line for line in jobs if line["state"] == "running"][:100]
     now_finished = [
-        {**line, "state": "finished", "ts": BASE_TS + 400_000 + i, "finished_time": BASE_TS + 400_000 + i,
-         "close_reason": "finished", "scrapystats": {"item_scraped_count": i}}
+        {
+            **line,
+            "state": "finished",
+            "ts": BASE_TS + 400_000 + i,
+            "finished_time": BASE_TS + 400_000 + i,
+            "close_reason": "finished",
+            "scrapystats": {"item_scraped_count": i},
+        }
         for i, line in enumerate(running)
     ]
     finished = [line for line in jobs if line["state"] == "finished"]
@@ -271,8 +312,17 @@ def test_interrupted_then_resumed_then_incremental(source_factory):
     source.load(new_finished + new_pending + now_finished + now_deleted, name="changes.jl")
     deleted_before = SyncCursor.objects.get(state="deleted").newest_key
 
-    result = call_command("sync_jobq", "--source", source.url, "--apikey", source.apikey,
-                          "--project", "53", *list_mode, verbosity=0)
+    result = call_command(
+        "sync_jobq",
+        "--source",
+        source.url,
+        "--apikey",
+        source.apikey,
+        "--project",
+        "53",
+        *list_mode,
+        verbosity=0,
+    )
     pending, running_left = expected["pending"] + 5, expected["running"] - 100
     assert result == (
         f"{pending + running_left + 400 + 20} jobs listed, 100 metadata fetched: "
@@ -286,10 +336,14 @@ def test_interrupted_then_resumed_then_incremental(source_factory):
     assert Job.objects.count() == total + 305
     # The deleted jobs were asked for with stop=<the newest deleted key copied>;
     # the finished ones from the cursor's ts, as its stop key had moved.
-    asked = [line for line in (source.dir / "server.log").read_text().splitlines() if "/jobq/53/list?" in line]
+    asked = [
+        line for line in (source.dir / "server.log").read_text().splitlines() if "/jobq/53/list?" in line
+    ]
     stop = "stop=" + quote(deleted_before, safe="")
     assert any("state=deleted" in line and stop in line for line in asked[-10:])
-    assert any("state=finished" in line and "startts=" in line and "stop=" not in line for line in asked[-10:])
+    assert any(
+        "state=finished" in line and "startts=" in line and "stop=" not in line for line in asked[-10:]
+    )
     assert_counters_exact(53)
 
 
@@ -299,14 +353,30 @@ def test_full_metadata_into_another_project(source_factory):
     fields included without naming them; --into maps 70/x/y to 71/x/y."""
     source = source_factory(70)
     jobs = [
-        job(70, number, number % 3 + 1, "finished" if number % 10 else "running", BASE_TS + number * 10,
-            **{f"extra_{number % 7}": {"deep": [number, "ß"]}})
+        job(
+            70,
+            number,
+            number % 3 + 1,
+            "finished" if number % 10 else "running",
+            BASE_TS + number * 10,
+            **{f"extra_{number % 7}": {"deep": [number, "ß"]}},
+        )
         for number in range(1, 1201)
     ]
     source.load(jobs)
     source.start()
-    args = ["--source", source.url, "--apikey", source.apikey, "--project", "70", "--into", "71",
-            "--workers", "8"]
+    args = [
+        "--source",
+        source.url,
+        "--apikey",
+        source.apikey,
+        "--project",
+        "70",
+        "--into",
+        "71",
+        "--workers",
+        "8",
+    ]
 
     # Half-way the source goes away and comes back a moment later: the
     # requests that failed meanwhile are retried with the client's policy
@@ -319,16 +389,17 @@ def test_full_metadata_into_another_project(source_factory):
             restarts.append(threading.Thread(target=source.start))
             restarts[0].start()
 
-    summary = sync_project(source_url=source.url, apikey=source.apikey, project=70, into=71, workers=8,
-                           progress=restart_half_way)
+    summary = sync_project(
+        source_url=source.url, apikey=source.apikey, project=70, into=71, workers=8, progress=restart_half_way
+    )
     restarts[0].join()
-    assert str(summary).startswith("1200 jobs listed, 1200 metadata fetched: 1200 copied, 0 updated, 0 unchanged")
+    assert str(summary).startswith(
+        "1200 jobs listed, 1200 metadata fetched: 1200 copied, 0 updated, 0 unchanged"
+    )
     # Every job here answers what the source's GET /jobs/<key> answers, with
     # only the project changed; ts is kept.
     names = dict(Spider.objects.filter(project_id=71).values_list("pk", "name"))
-    local = {
-        row["key"]: row for row in Job.objects.filter(project_id=71).values(*METADATA_COLUMNS)
-    }
+    local = {row["key"]: row for row in Job.objects.filter(project_id=71).values(*METADATA_COLUMNS)}
     for line in source.export():
         key = "71/" + line["key"].split("/", 1)[1]
         mine = export_line(local[key], names[local[key]["spider_id"]])
@@ -337,10 +408,15 @@ def test_full_metadata_into_another_project(source_factory):
         remote = orjson.loads(source.get(f"jobs/70/{number % 3 + 1}/{number}").content)
         row = local[f"71/{number % 3 + 1}/{number}"]
         assert export_line(row, names[row["spider_id"]]) == {
-            **remote, "project": 71, "key": f"71/{number % 3 + 1}/{number}", "ts": jobs[number - 1]["ts"]
+            **remote,
+            "project": 71,
+            "key": f"71/{number % 3 + 1}/{number}",
+            "ts": jobs[number - 1]["ts"],
         }
     assert sorted(Spider.objects.filter(project_id=71).values_list("number", "name")) == [
-        (1, "spïder-1"), (2, "spïder-2"), (3, "spïder-3")
+        (1, "spïder-1"),
+        (2, "spïder-2"),
+        (3, "spïder-3"),
     ]
     assert_counters_exact(71)
 
@@ -352,11 +428,14 @@ def test_full_metadata_into_another_project(source_factory):
 
     # --reset walks everything again: nothing changes. In list mode the
     # custom fields not named (extra_*) are kept as the full copy left them.
-    result = call_command("sync_jobq", *args, "--reset", "--state", "finished", "--metadata", "list",
-                          verbosity=0)
+    result = call_command(
+        "sync_jobq", *args, "--reset", "--state", "finished", "--metadata", "list", verbosity=0
+    )
     assert result.startswith("1080 jobs listed, 0 metadata fetched: 0 copied, 0 updated, 1080 unchanged")
-    assert_same_jobs(local_export(71), [{**line, "key": "71/" + line["key"].split("/", 1)[1], "project": 71}
-                                        for line in source.export()])
+    assert_same_jobs(
+        local_export(71),
+        [{**line, "key": "71/" + line["key"].split("/", 1)[1], "project": 71} for line in source.export()],
+    )
 
     # What the source refuses is said plainly.
     with pytest.raises(CommandError, match="401 Unauthorized"):
@@ -377,8 +456,15 @@ def test_throttled_requests_are_retried(source_factory):
     source.load(jobs)
     source.start()
 
-    summary = sync_project(source_url=source.url, apikey=source.apikey, project=80, states=["finished"],
-                           metadata=LIST, meta_fields=CUSTOM_FIELDS, page_size=10)
+    summary = sync_project(
+        source_url=source.url,
+        apikey=source.apikey,
+        project=80,
+        states=["finished"],
+        metadata=LIST,
+        meta_fields=CUSTOM_FIELDS,
+        page_size=10,
+    )
     assert str(summary) == (
         "150 jobs listed, 0 metadata fetched: 150 copied, 0 updated, 0 unchanged "
         "(finished: 150 listed, 150 copied, 0 updated, 0 unchanged)."
@@ -414,10 +500,23 @@ def test_source_changing_during_the_walk(source_factory):
         jobq.delete([orjson.loads(line)["key"] for line in oldest])
 
     try:
-        first = sync_project(source_url=source.url, apikey=source.apikey, project=90, metadata=LIST,
-                             meta_fields=[*CUSTOM_FIELDS, "note"], page_size=200, progress=churn)
-        second = sync_project(source_url=source.url, apikey=source.apikey, project=90, metadata=LIST,
-                              meta_fields=[*CUSTOM_FIELDS, "note"], page_size=200)
+        first = sync_project(
+            source_url=source.url,
+            apikey=source.apikey,
+            project=90,
+            metadata=LIST,
+            meta_fields=[*CUSTOM_FIELDS, "note"],
+            page_size=200,
+            progress=churn,
+        )
+        second = sync_project(
+            source_url=source.url,
+            apikey=source.apikey,
+            project=90,
+            metadata=LIST,
+            meta_fields=[*CUSTOM_FIELDS, "note"],
+            page_size=200,
+        )
     finally:
         hub.close()
     assert first.count("created") > 2900

@@ -13,7 +13,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--source", required=True, help="the source's root URL, e.g. https://storage.scrapinghub.com/")
+        parser.add_argument(
+            "--source", required=True, help="the source's root URL, e.g. https://storage.scrapinghub.com/"
+        )
         parser.add_argument("--apikey", required=True, help="an API key of the source (never stored)")
         parser.add_argument("--project", type=int, required=True, help="the source project")
         parser.add_argument("--into", type=int, help="the local project (default: the same id)")
@@ -29,8 +31,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--meta", action="append", default=[], help="a custom field to copy in list mode")
         parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="concurrent /jobs/ requests")
-        parser.add_argument("--max-retries", type=int, help="retries of a failing request (client default: 3)")
-        parser.add_argument("--max-retry-time", type=float, help="seconds to keep retrying (client default: 60)")
+        parser.add_argument(
+            "--max-retries", type=int, help="retries of a failing request (client default: 3)"
+        )
+        parser.add_argument(
+            "--max-retry-time", type=float, help="seconds to keep retrying (client default: 60)"
+        )
         parser.add_argument(
             "--reset", action="store_true", help="forget earlier runs and walk the whole listing again"
         )
@@ -42,6 +48,7 @@ class Command(BaseCommand):
             raise CommandError("--workers must be at least 1.")
         progress = None
         if options["verbosity"] >= 1:
+
             def progress(summary):
                 self.stderr.write(progress_line(summary), ending="")
                 self.stderr.flush()
