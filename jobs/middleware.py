@@ -1,10 +1,34 @@
+"""Request-wide behaviour: the user's time zone, and a polite answer when
+the database is down."""
+
+from urllib.parse import unquote
+
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
+from django.utils import timezone
 
-from .api import ApiError
-from .errors import is_api
+from .jobq.errors import ApiError, is_api
+from .timezones import COOKIE, zone_from_name
 
 RETRY_AFTER_SECONDS = "5"
+
+
+class TimezoneMiddleware:
+    """Activates the zone of the `tz` cookie for the request (UTC without one)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        zone = zone_from_name(unquote(request.COOKIES.get(COOKIE, "")))
+        if zone is None:
+            timezone.deactivate()
+        else:
+            timezone.activate(zone)
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()
 
 
 class DatabaseUnavailableMiddleware:
@@ -18,7 +42,7 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if not isinstance(exception, (OperationalError, InterfaceError)):
+        if not isinstance(exception, OperationalError | InterfaceError):
             return None
         if is_api(request):
             return ApiError(

@@ -1,77 +1,32 @@
-"""Plumbing shared by the JobQ views: errors, authentication, responses.
+"""Who is asking: API keys, their projects, their rate, and the decorator
+that every JobQ view wears.
 
-The contract (../shared/jobq-contract.md) fixes every detail here: JSON
-errors with a short code and a sentence, the 401 header, the same 404 for a
-foreign and a missing project, JSON Lines with their content type.
+A key comes as the HTTP Basic user name (`curl -u KEY:`) or as `?apikey=`.
+A project the key may not see answers exactly like a missing one.
 """
 
 import base64
 import binascii
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
 
-import orjson
 from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from .models import ApiKey, Project
+from ..keys import INT64_MAX
+from ..models import ApiKey, Project
+from .errors import ApiError, forbidden, method_not_allowed, not_found, unauthorized
 
-JSONLINES = "application/x-jsonlines; charset=utf-8"
-JSON = "application/json"
-INT64_MAX = 2**63 - 1
 # Recording every use would be a write per request; once a minute is enough.
 LAST_USED_PRECISION = timedelta(minutes=1)
 
 
-class ApiError(Exception):
-    def __init__(self, status, error, message, *, param=None, headers=None):
-        super().__init__(message)
-        self.status, self.error, self.message = status, error, message
-        self.param, self.headers = param, headers or {}
-
-    def response(self):
-        body = {"error": self.error, "message": self.message}
-        if self.param:
-            body["param"] = self.param
-        response = json_response(body, status=self.status)
-        for name, value in self.headers.items():
-            response[name] = value
-        return response
-
-
-def bad_parameter(param, message):
-    return ApiError(400, "invalid_parameter", message, param=param)
-
-
-def not_found(message="Not found"):
-    return ApiError(404, "not_found", message)
-
-
-def unauthorized():
-    return ApiError(
-        401,
-        "Unauthorized",
-        "Unauthorized",
-        headers={"WWW-Authenticate": 'Basic realm="apikey"'},
-    )
-
-
-def json_response(value, status=200):
-    return HttpResponse(orjson.dumps(value), status=status, content_type=JSON)
-
-
-def jsonlines_response(lines, *, stream=False):
-    """JSON Lines: each item of `lines` is already one encoded line."""
-    if stream:
-        return StreamingHttpResponse(lines, content_type=JSONLINES)
-    return HttpResponse(b"".join(lines), content_type=JSONLINES)
-
-
-def raw_key_from(request):
+def raw_key_from(request: HttpRequest) -> str | None:
     """The API key of Basic auth (`-u KEY:`) or of `?apikey=KEY`."""
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if header[:6].lower() == "basic ":
@@ -83,7 +38,8 @@ def raw_key_from(request):
     return request.GET.get("apikey") or None
 
 
-def authenticate(request):
+def authenticate(request: HttpRequest) -> ApiKey | None:
+    """The active key the request carries, or None."""
     raw = raw_key_from(request)
     if not raw or len(raw) > 200:
         return None
@@ -95,7 +51,7 @@ def authenticate(request):
     return key
 
 
-def throttle(key):
+def throttle(key: ApiKey) -> None:
     """429 when the key went over JOBQ_RATE_LIMIT requests in its window.
 
     A fixed window counted in Django's cache (local memory: each server
@@ -123,36 +79,31 @@ def throttle(key):
         )
 
 
-def jobq_endpoint(*methods, write=False):
+def jobq_endpoint(*methods: str, write: bool | set[str] = False) -> Callable:
     """An API view: method check (405 with Allow), API key (401), write
     permission (403), and ApiError turned into its JSON answer.
 
-    `write` is True, or a set of methods that write."""
+    `write` is True, or the set of methods that write."""
 
     allowed = set(methods)
     if "GET" in allowed:
         allowed.add("HEAD")
 
-    def decorator(view):
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @csrf_exempt
         @wraps(view)
-        def wrapper(request, *args, **kwargs):
+        def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
             try:
                 if request.method not in allowed:
-                    raise ApiError(
-                        405,
-                        "method_not_allowed",
-                        f"{request.method} is not allowed here; use {', '.join(sorted(allowed))}.",
-                        headers={"Allow": ", ".join(sorted(allowed))},
-                    )
+                    raise method_not_allowed(str(request.method), allowed)
                 key = authenticate(request)
                 if key is None:
                     raise unauthorized()
                 throttle(key)
-                writes = write is True or (write and request.method in write)
+                writes = write is True or (isinstance(write, set) and request.method in write)
                 if writes and key.read_only:
-                    raise ApiError(403, "forbidden", "This API key is read-only.")
-                request.api_key = key
+                    raise forbidden("This API key is read-only.")
+                request.api_key = key  # type: ignore[attr-defined]
                 return view(request, *args, **kwargs)
             except ApiError as error:
                 return error.response()
@@ -162,11 +113,11 @@ def jobq_endpoint(*methods, write=False):
     return decorator
 
 
-def project_for(request, project_id):
+def project_for(request: HttpRequest, project_id: int) -> Project:
     """The project, if the request's key may see it; the same 404 otherwise."""
     if project_id > INT64_MAX:
         raise not_found(f"Project {project_id} not found.")
-    key = request.api_key
+    key = request.api_key  # type: ignore[attr-defined]
     projects = Project.objects.filter(pk=project_id, api_keys=key)
     if key.user is not None and not key.user.is_staff:
         # A person's key reaches no further than the person: leaving a
@@ -178,16 +129,9 @@ def project_for(request, project_id):
     return project
 
 
-def reject_conflicting_scalars(params, names):
-    """A scalar parameter given twice with different values is a 400."""
-    for name in names:
-        values = params.getlist(name)
-        if len(set(values)) > 1:
-            raise bad_parameter(name, f"{name} was given more than once with different values.")
-
-
-def first_error(form):
-    """(parameter, message) of a form's first error, for a 400."""
-    for field, errors in form.errors.items():
-        return field, f"{field}: {' '.join(errors)}"
-    return None, "invalid parameters"
+def requester(request: HttpRequest) -> str:
+    """Who asked, as recorded in `cancelled_by`: the key's user, else its name."""
+    key = request.api_key  # type: ignore[attr-defined]
+    if key.user_id is not None:
+        return key.user.get_username()
+    return key.name or f"key {key.prefix}"

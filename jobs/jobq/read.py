@@ -1,23 +1,19 @@
-"""The JobQ read API, spelled exactly as ../shared/jobq-contract.md spells it."""
+"""The JobQ read API: count, list, summary, jobsummary and spider ids.
 
+Filters are the one JobFilter the dashboard uses too; an invalid parameter
+is a 400 naming it, never ignored.
+"""
+
+from django import forms
 from django.db import transaction
+from django.http import QueryDict
 
-from .api import (
-    ApiError,
-    bad_parameter,
-    first_error,
-    jobq_endpoint,
-    json_response,
-    jsonlines_response,
-    not_found,
-    project_for,
-    reject_conflicting_scalars,
-)
-from .filters import JobFilter, ListParamsForm
-from .jobmeta import MAX_TEXT, METADATA_COLUMNS, columns_for, dumps_line, list_line, metadata_of, now_ms
-from .jobq_write_views import write_job_metadata
-from .keys import JobKey
-from .models import STATES, Job, JobCount, Spider, State
+from ..filters import JobFilter, ListParamsForm
+from ..jobmeta import MAX_TEXT, columns_for, dumps_line, list_line, now_ms
+from ..models import STATES, Job, JobCount, Spider, State
+from .auth import jobq_endpoint, project_for
+from .errors import bad_parameter, forbidden
+from .responses import json_response, jsonlines_response
 
 DEFAULT_LIST_COUNT = 1000
 DEFAULT_SUMMARY_COUNT = 5
@@ -27,6 +23,21 @@ SCALAR_PARAMS = ("spider", "startts", "endts", "count", "start", "stop")
 STREAM_ABOVE = 1000
 # From this offset on, skip rows in an index-only subquery of ids (a deferred join).
 DEFERRED_JOIN_FROM = 1000
+
+
+def reject_conflicting_scalars(params: QueryDict, names: tuple[str, ...]) -> None:
+    """A scalar parameter given twice with different values is a 400."""
+    for name in names:
+        values = params.getlist(name)
+        if len(set(values)) > 1:
+            raise bad_parameter(name, f"{name} was given more than once with different values.")
+
+
+def first_error(form: forms.Form) -> tuple[str | None, str]:
+    """(parameter, message) of a form's first error, for a 400."""
+    for field, errors in form.errors.items():
+        return field, f"{field}: {' '.join(errors)}"
+    return None, "invalid parameters"
 
 
 def valid_filter(request, project):
@@ -168,28 +179,6 @@ def jobq_jobsummary(request, project_id):
     )
 
 
-def job_row(project, spider_number, job_number):
-    key = str(JobKey(project.pk, spider_number, job_number))
-    row = Job.objects.filter(key=key).values(*METADATA_COLUMNS).first()
-    if row is None:
-        raise not_found(f"Job {key} not found.")
-    return row
-
-
-@jobq_endpoint("GET", "POST", "DELETE", write={"POST", "DELETE"})
-def job_metadata(request, project_id, spider_number, job_number, field=None):
-    project = project_for(request, project_id)
-    if request.method in ("POST", "DELETE"):
-        key = JobKey(project.pk, spider_number, job_number)
-        return write_job_metadata(request, project, key, field)
-    row = job_row(project, spider_number, job_number)
-    spider_name = Spider.objects.filter(pk=row["spider_id"]).values_list("name", flat=True).get()
-    metadata = metadata_of(row, spider_name)
-    if field is None:
-        return jsonlines_response([dumps_line(metadata)])
-    return json_response(metadata.get(field))
-
-
 @jobq_endpoint("GET")
 def spider_id(request, project_id, name):
     """The spider's id, or null; `?create=1` gives an unknown name the next id."""
@@ -198,7 +187,7 @@ def spider_id(request, project_id, name):
         raise bad_parameter("name", f"A spider name has at most {MAX_TEXT} characters and no NUL.")
     if request.GET.get("create") in ("1", "true", "True"):
         if request.api_key.read_only:
-            raise ApiError(403, "forbidden", "This API key is read-only.")
+            raise forbidden("This API key is read-only.")
         return json_response(Spider.objects.ensure(project, name).number)
     number = Spider.objects.filter(project=project, name=name).values_list("number", flat=True).first()
     return json_response(number)

@@ -1,0 +1,30 @@
+"""The dashboard's routes."""
+
+from django.urls import path
+
+from .. import converters  # noqa: F401  (registers <id:…>)
+from . import api_keys, bulk, exports, job_detail, job_list
+
+urlpatterns = [
+    path("", job_list.home, name="home"),
+    path("p/<id:project_id>/", job_list.job_list, name="job-list"),
+    # The job list's partials and exports, with the list's filters.
+    path("p/<id:project_id>/live", job_list.job_list_live, name="job-list-live"),
+    path("p/<id:project_id>/chart", job_list.job_list_chart, name="job-list-chart"),
+    path("p/<id:project_id>/tags", job_list.job_list_tags, name="job-list-tags"),
+    path("p/<id:project_id>/export.csv", exports.job_export_csv, name="job-export-csv"),
+    path("p/<id:project_id>/export.jsonl", exports.job_export_jsonl, name="job-export-jsonl"),
+    path(
+        "p/<id:project_id>/job/<id:spider_number>/<id:job_number>/",
+        job_detail.job_detail,
+        name="job-detail",
+    ),
+    path(
+        "p/<id:project_id>/job/<id:spider_number>/<id:job_number>/tags/",
+        job_detail.job_tags,
+        name="job-tags",
+    ),
+    path("p/<id:project_id>/bulk/", bulk.bulk_action, name="bulk-action"),
+    path("keys/", api_keys.api_keys, name="api-keys"),
+    path("keys/<id:key_id>/revoke/", api_keys.api_key_revoke, name="api-key-revoke"),
+]
