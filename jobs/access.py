@@ -3,6 +3,7 @@ these in the view, never only in the template: a partial can be fetched alone.""
 
 from django.http import Http404
 
+from .keys import INT64_MAX
 from .models import Membership, Project
 
 
@@ -19,7 +20,7 @@ def project_for_user(user, project_id, *, owner=False):
     projects = visible_projects(user)
     if owner and not user.is_staff:
         projects = projects.filter(membership__role=Membership.Role.OWNER)
-    project = projects.filter(pk=project_id).first() if project_id <= 2**63 - 1 else None
+    project = projects.filter(pk=project_id).first() if project_id <= INT64_MAX else None
     if project is None:
         raise Http404("No such project.")
     return project

@@ -22,7 +22,8 @@ from .jobmeta import (
     summary_figures,
 )
 from .keys import parse_job_key
-from .models import Job, Project, Spider, Tag
+from .lifecycle import remember_tags
+from .models import Job, Project, Spider
 
 BATCH_SIZE = 1000
 # Columns an import writes (all but the identity, which a key fixes).
@@ -146,16 +147,6 @@ def _keep_ids_ahead(spiders, batch):
         tops[spider.pk] = max(tops.get(spider.pk, 0), job.key.number)
     for spider_pk, top in tops.items():
         Spider.objects.filter(pk=spider_pk, last_job_number__lt=top).update(last_job_number=top)
-
-
-def remember_tags(pairs):
-    """Record (project_id, tag) pairs for the dashboard's tag autocomplete."""
-    # In sorted order, so concurrent writers insert (and lock) the same rows
-    # in the same order and cannot deadlock.
-    Tag.objects.bulk_create(
-        [Tag(project_id=project_id, name=name) for project_id, name in sorted(set(pairs))],
-        ignore_conflicts=True,
-    )
 
 
 @transaction.atomic

@@ -13,6 +13,7 @@ import time
 
 import orjson
 
+from .keys import INT64_MAX, INT64_MIN
 from .models import STATES
 
 TIME_FIELDS = ("pending_time", "running_time", "finished_time", "deleted_time")
@@ -92,7 +93,7 @@ STATS_FOR_SUMMARY = {
     "errors": "log_count/ERROR",
 }
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# The longest spider name, tag or text field (and filter value) jobq takes.
 MAX_TEXT = 255
 
 

@@ -1,8 +1,9 @@
-"""Job keys: "<project>/<spider>/<number>", three positive 64-bit integers."""
+"""Job keys: "<project>/<spider>/<number>", three positive 64-bit integers,
+and the 64-bit bounds that every id and every integer jobq stores keeps."""
 
 from typing import NamedTuple
 
-INT64_MAX = 2**63 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 class JobKey(NamedTuple):

@@ -28,7 +28,6 @@ import orjson
 from django.db import IntegrityError, connection, transaction
 
 from .counts import CountChanges
-from .importing import remember_tags
 from .jobmeta import (
     COLUMN_OF,
     MAX_TEXT,
@@ -42,7 +41,7 @@ from .jobmeta import (
     summary_figures,
 )
 from .keys import parse_job_key, parse_spider_key
-from .models import Job, Spider, State
+from .models import Job, Spider, State, Tag
 
 ACTIVE_STATES = (State.PENDING, State.RUNNING)
 # Rows locked and written per round trip when a change covers many jobs.
@@ -418,6 +417,16 @@ def push_jobs(*, project, pushes, now=None):
         counts.apply()
         remember_tags(tags)
     return answers
+
+
+def remember_tags(pairs):
+    """Record (project_id, tag) pairs for the dashboard's tag autocomplete."""
+    # In sorted order, so concurrent writers insert (and lock) the same rows
+    # in the same order and cannot deadlock.
+    Tag.objects.bulk_create(
+        [Tag(project_id=project_id, name=name) for project_id, name in sorted(set(pairs))],
+        ignore_conflicts=True,
+    )
 
 
 # --- start, update, cancel ---------------------------------------------------

@@ -39,7 +39,7 @@ from django.db.models import Sum  # noqa: E402
 from django.test import Client  # noqa: E402
 
 from jobs.counts import adjust_counts  # noqa: E402
-from jobs.importing import remember_tags  # noqa: E402
+from jobs.lifecycle import remember_tags  # noqa: E402
 from jobs.models import ApiKey, Job, JobCount, Project, Spider  # noqa: E402
 
 DAY_MS = 24 * 3600 * 1000

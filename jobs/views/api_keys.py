@@ -21,8 +21,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from .access import visible_projects
-from .models import ApiKey
+from ..access import visible_projects
+from ..keys import INT64_MAX
+from ..models import ApiKey
 
 # The page lists the newest keys; nobody keeps more than a few dozen.
 MAX_KEYS_SHOWN = 200
@@ -120,7 +121,7 @@ def api_keys(request):
 @require_POST
 @vary_on_headers("HX-Request")
 def api_key_revoke(request, key_id):
-    key = ApiKey.objects.filter(pk=key_id, user=request.user).first() if key_id < 2**63 else None
+    key = ApiKey.objects.filter(pk=key_id, user=request.user).first() if key_id <= INT64_MAX else None
     if key is None:
         raise Http404("No such key.")
     if key.revoked_at is None:
