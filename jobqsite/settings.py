@@ -86,7 +86,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Pages show times in the browser's zone (the `tz` cookie), UTC without it.
-    "jobs.timezones.TimezoneMiddleware",
+    "jobs.middleware.TimezoneMiddleware",
 ]
 
 ROOT_URLCONF = "jobqsite.urls"

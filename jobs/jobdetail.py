@@ -2,11 +2,8 @@
 metadata: the timeline with durations, the close reason in plain words and
 the Scrapy stats grouped by prefix. No database access here."""
 
-import json
 from collections import defaultdict
 from typing import NamedTuple
-
-from .keys import parse_job_key
 
 # Scrapy's own close reasons and the usual ones of Scrapy Cloud runners.
 CLOSE_REASONS = {
@@ -44,27 +41,6 @@ def close_reason_text(reason, state=None):
             return "The job has not finished yet, so it has no close reason."
         return "No close reason was recorded for this job."
     return CLOSE_REASONS.get(reason, GENERIC_CLOSE_REASON)
-
-
-def format_duration(ms):
-    """'850 ms', '42 s', '3 min 5 s', '2 h 10 min', '3 d 4 h': two units at most."""
-    if ms is None:
-        return ""
-    if ms < 0:
-        return "-" + format_duration(-ms)
-    if ms < 1000:
-        return f"{ms} ms"
-    seconds = ms // 1000
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
 
 
 class Step(NamedTuple):
@@ -134,23 +110,3 @@ def stats_groups(scrapystats):
     if other:
         result.append(("other", sorted(other)))
     return result
-
-
-def value_text(value):
-    """A metadata value as text: strings and numbers as they are, anything
-    else (objects, lists, true/false, null) as compact JSON, never Python's repr."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-def job_url_kwargs(key):
-    """The URL arguments of job-detail for a job key such as '53/7/81'."""
-    parsed = parse_job_key(key)
-    return {
-        "project_id": parsed.project_id,
-        "spider_number": parsed.spider_number,
-        "job_number": parsed.number,
-    }

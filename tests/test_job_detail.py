@@ -3,7 +3,8 @@
 import pytest
 from django.test import Client
 
-from jobs.jobdetail import close_reason_text, format_duration, stats_groups, timeline
+from jobs.formatting import format_duration
+from jobs.jobdetail import close_reason_text, stats_groups, timeline
 
 from .factories import BASE_TS, add_job, add_jobs, job_line
 
