@@ -6,13 +6,16 @@ django-filter's `.qs` silently drops invalid fields: callers check
 `is_valid()` first and answer 400 (API) or show the form error (page).
 """
 
+from functools import cached_property
+
 import django_filters
 from django import forms
 from django.core.validators import ProhibitNullCharactersValidator
+from django.http import QueryDict
 
-from .jobmeta import INT64_MAX, INT64_MIN, MAX_TEXT
-from .keys import parse_job_key
-from .models import Job, JobCount, Spider, State
+from .jobmeta import MAX_TEXT
+from .keys import INT64_MAX, INT64_MIN, parse_job_key
+from .models import Job, JobCount, JobQuerySet, Spider, State
 
 
 class ListWidget(forms.TextInput):
@@ -102,37 +105,62 @@ class JobFilter(django_filters.FilterSet):
         self.project = project
 
     @property
-    def states(self):
+    def states(self) -> list[str]:
         return self.form.cleaned_data.get("state") or list(self.default_states)
 
     @property
-    def spider_names(self):
+    def spider_names(self) -> list[str]:
         return self.form.cleaned_data.get("spider") or []
 
-    def filter_queryset(self, queryset):
+    @cached_property
+    def any_state_qs(self) -> JobQuerySet:
+        """The matching jobs in every state: every filter but `state`
+        (the dashboard's per-state counts). Call after is_valid()."""
+        return super().filter_queryset(self.queryset.all())
+
+    def filter_queryset(self, queryset: JobQuerySet) -> JobQuerySet:
         return super().filter_queryset(queryset).in_states(self.states)
 
     def filter_state(self, queryset, name, value):
         return queryset  # applied with the default in filter_queryset
 
     def filter_spider(self, queryset, name, value):
-        # Resolving names to ids first lets the database walk the
-        # (project, spider, ts, id) index instead of joining.
-        ids = list(Spider.objects.filter(project=self.project, name__in=value).values_list("pk", flat=True))
-        return queryset.filter(spider_id__in=ids)
+        return queryset.filter(spider_id__in=self.spider_ids)
 
-    def counted_by_counters(self):
-        """True when the counters answer the count: no time or tag filter."""
+    @cached_property
+    def spider_ids(self) -> list[int]:
+        """The ids of the named spiders, looked up once: filtering by id lets
+        the database walk the (project, spider, ts, id) index instead of joining."""
+        names = self.spider_names
+        return list(Spider.objects.filter(project=self.project, name__in=names).values_list("pk", flat=True))
+
+    def counted_by_counters(self) -> bool:
+        """True when the counters answer the count: no filter but spider and state."""
         data = self.form.cleaned_data
-        return not any(
-            data.get(name) not in (None, [], "") for name in ("startts", "endts", "has_tag", "lacks_tag")
-        )
+        return not any(data.get(name) not in (None, [], "") for name in NOT_COUNTED_FILTERS)
 
     def count(self):
         """The number of matching jobs, from the counters when they can tell."""
         if self.counted_by_counters():
             return JobCount.objects.total(self.project, self.states, self.spider_names or None)
         return self.qs.count()
+
+
+# The JobQ filter parameters, in the order URLs spell them; the dashboard
+# carries exactly these from page to page, to exports and bulk actions.
+FILTER_PARAMS: tuple[str, ...] = tuple(JobFilter.base_filters)
+# The filters the per-(project, spider, state) counters cannot answer.
+NOT_COUNTED_FILTERS = tuple(name for name in FILTER_PARAMS if name not in ("spider", "state"))
+
+
+def filter_params(params: QueryDict) -> QueryDict:
+    """The JobQ filter part of a query (repeatable values kept, empty ones dropped)."""
+    filters = QueryDict(mutable=True)
+    for name in FILTER_PARAMS:
+        values = [value for value in params.getlist(name) if value != ""]
+        if values:
+            filters.setlist(name, values)
+    return filters
 
 
 class JobKeyField(forms.CharField):

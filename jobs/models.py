@@ -274,11 +274,27 @@ class JobCount(models.Model):
         return f"{self.project_id}/{self.spider_id} {self.state}: {self.n}"
 
 
+# Tags a page offers to complete what someone types.
+TAG_SUGGESTIONS = 500
+
+
+class TagQuerySet(models.QuerySet):
+    def suggestions(self, project, typed=""):
+        """The project's tag names containing `typed`, by name, at most
+        TAG_SUGGESTIONS: the (project, name) unique index walks them in order."""
+        tags = self.filter(project=project).order_by("name")
+        if typed:
+            tags = tags.filter(name__icontains=typed)
+        return list(tags.values_list("name", flat=True)[:TAG_SUGGESTIONS])
+
+
 class Tag(models.Model):
     """Every tag a project's jobs have used: the dashboard's tag autocomplete."""
 
     project = models.ForeignKey(Project, models.CASCADE, db_index=False)
     name = models.CharField(max_length=255)
+
+    objects = TagQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -35,10 +35,12 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
-from .importing import remember_tags
-from .jobmeta import MetadataError, clean_tags
-from .keys import parse_job_key
-from .models import (
+from ..formatting import TIME_FORMAT
+from ..jobmeta import MetadataError, clean_tags
+from ..keys import INT64_MAX, parse_job_key
+from ..lifecycle import remember_tags
+from ..listing import COUNT_CAP
+from ..models import (
     ApiKey,
     BulkAction,
     Job,
@@ -50,19 +52,20 @@ from .models import (
     Tag,
     digest_of,
 )
+from ..timezones import local_datetime
 
-COUNT_CAP = 10_000
 UTC = datetime.UTC
 
 
 def ms_to_datetime(ms):
-    return None if ms is None else datetime.datetime.fromtimestamp(ms / 1000, UTC)
+    """The admin shows UTC, like its date drill-down."""
+    return None if ms is None else local_datetime(ms, UTC)
 
 
 def format_ms(ms):
     """Milliseconds since the epoch as a readable UTC time."""
     moment = ms_to_datetime(ms)
-    return "—" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S")
+    return "—" if moment is None else moment.strftime(TIME_FORMAT)
 
 
 def datetime_to_ms(moment):
@@ -72,7 +75,7 @@ def datetime_to_ms(moment):
 def int64(text):
     """A positive 64-bit id from a query parameter; ValueError otherwise."""
     value = int(text) if str(text).isascii() and str(text).isdigit() else 0
-    if not 0 < value < 2**63:
+    if not 0 < value <= INT64_MAX:
         raise ValueError(f"{str(text)[:20]!r} is not an id.")
     return value
 

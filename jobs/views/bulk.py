@@ -20,23 +20,20 @@ from django.core.validators import ProhibitNullCharactersValidator
 from django.db import transaction
 from django.http import QueryDict
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from . import lifecycle
-from .access import project_for_user
-from .filters import JobFilter, JobKeyListField
-from .jobdetail import job_url_kwargs
-from .jobmeta import MAX_TEXT
-from .keys import parse_job_key
-from .models import BulkAction, Job, State
+from .. import lifecycle
+from ..access import project_for_user
+from ..filters import JobFilter, JobKeyListField, filter_params
+from ..jobmeta import MAX_TEXT
+from ..keys import parse_job_key
+from ..links import job_detail_url, job_list_path, with_query
+from ..models import BulkAction, Job, State
 
 # More selected rows than any list page shows.
 MAX_SELECTED_KEYS = 1000
 # "All jobs matching" changes at most this many (see bulk_limit).
 DEFAULT_BULK_MAX = 100_000
-# The filter parameters carried from the list to "all jobs matching this filter".
-FILTER_PARAMS = ("spider", "state", "startts", "endts", "has_tag", "lacks_tag")
 TAG_ACTIONS = (BulkAction.Action.ADD_TAG, BulkAction.Action.REMOVE_TAG)
 # A deleted job comes back as finished: JobQ deletes finished jobs, and
 # bringing one back as pending would make runners start it again.
@@ -85,22 +82,10 @@ class BulkForm(forms.Form):
         return data
 
 
-def filter_params(data):
-    """The filter part of a request, as a QueryDict (repeatable values kept)."""
-    params = QueryDict(mutable=True)
-    for name in FILTER_PARAMS:
-        values = [value for value in data.getlist(name) if value != ""]
-        if values:
-            params.setlist(name, values)
-    return params
-
-
 def list_url(project, back):
     """The job list with the query string it was left with (a path of ours:
     the query string is re-encoded, never used as a URL)."""
-    url = reverse("job-list", kwargs={"project_id": project.pk})
-    query = QueryDict(back or "").urlencode()
-    return f"{url}?{query}" if query else url
+    return with_query(job_list_path(project), QueryDict(back or ""))
 
 
 def back_url_of(project, data):
@@ -112,7 +97,7 @@ def back_url_of(project, data):
     except ValueError:
         parsed = None
     if parsed is not None and parsed.project_id == project.pk:
-        return reverse("job-detail", kwargs=job_url_kwargs(str(parsed)))
+        return job_detail_url(str(parsed))
     return list_url(project, data.get("back", ""))
 
 

@@ -6,7 +6,6 @@ edit tags; anyone else gets the same 404 as for a missing project.
 """
 
 import json
-from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
@@ -18,15 +17,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from . import lifecycle
-from .access import project_for_user
-from .jobdetail import close_reason_text, job_url_kwargs, stats_groups, timeline, value_text
-from .jobmeta import MAX_TEXT, METADATA_COLUMNS, TIME_FIELDS, metadata_of, now_ms
-from .models import Job, Tag
-from .views import job_list_url
+from .. import lifecycle
+from ..access import project_for_user
+from ..formatting import is_number, value_text
+from ..jobdetail import close_reason_text, stats_groups, timeline
+from ..jobmeta import MAX_TEXT, METADATA_COLUMNS, TIME_FIELDS, metadata_of, now_ms
+from ..links import job_detail_url, job_list_url, job_url_kwargs
+from ..models import Job, Tag
 
-# Tags offered in the editor's autocomplete; the Tag table is small per project.
-TAG_SUGGESTIONS = 500
 # Metadata fields with a section of their own on the page.
 OWN_SECTIONS = {
     "tags",
@@ -57,7 +55,7 @@ def metadata_for(job):
 
 def display_value(value):
     """(text, is_json): strings and numbers as they are, anything else as JSON."""
-    return value_text(value), not isinstance(value, (str, int, float)) or isinstance(value, bool)
+    return value_text(value), not (isinstance(value, str) or is_number(value))
 
 
 def other_fields(metadata, job):
@@ -105,17 +103,15 @@ def job_detail(request, project_id, spider_number, job_number):
         "spider_args": sorted((metadata.get("spider_args") or {}).items()),
         "previous_run": previous_run,
         "next_run": next_run,
-        "previous_url": previous_run and reverse("job-detail", kwargs=job_url_kwargs(previous_run.key)),
-        "next_url": next_run and reverse("job-detail", kwargs=job_url_kwargs(next_run.key)),
+        "previous_url": previous_run and job_detail_url(previous_run.key),
+        "next_url": next_run and job_detail_url(next_run.key),
         "jobs_url": request.build_absolute_uri(jobs_path),
         "jobq_url": request.build_absolute_uri(jobq_path),
         "api_root": request.build_absolute_uri("/"),
         "metadata_json": json.dumps(metadata, ensure_ascii=False, indent=2, sort_keys=False),
-        "tag_suggestions": Tag.objects.filter(project=project)
-        .order_by("name")
-        .values_list("name", flat=True)[:TAG_SUGGESTIONS],
+        "tag_suggestions": Tag.objects.suggestions(project),
         "list_url": job_list_url(project),
-        "spider_list_url": job_list_url(project) + "&" + urlencode({"spider": job.spider.name}),
+        "spider_list_url": job_list_url(project, spider=job.spider.name),
     }
     # Previous/next links swap only the job (#job) under htmx; a history
     # restore after a cache miss needs the whole page.

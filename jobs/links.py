@@ -1,0 +1,67 @@
+"""URLs of the dashboard's pages, built in one place: the job list with a
+filter, a job's page, and the list narrowed by one more value."""
+
+from django.http import QueryDict
+from django.urls import reverse
+
+from .filters import FILTER_PARAMS
+from .keys import parse_job_key
+from .models import Project, State
+
+# What the picker and the "all but deleted" chip link to: every live state,
+# spelled out so the URL says what it shows (and stays an API query).
+ALL_BUT_DELETED = (State.PENDING, State.RUNNING, State.FINISHED)
+
+
+def with_query(path: str, query: QueryDict) -> str:
+    return f"{path}?{query.urlencode()}" if query else path
+
+
+def job_list_path(project: Project) -> str:
+    return reverse("job-list", kwargs={"project_id": project.pk})
+
+
+def job_list_url(project: Project, states=ALL_BUT_DELETED, **filters: str) -> str:
+    """The project's job list showing `states` (and any other filter given)."""
+    query = QueryDict(mutable=True)
+    query.setlist("state", list(states))
+    for name, value in filters.items():
+        query[name] = value
+    return with_query(job_list_path(project), query)
+
+
+def job_url_kwargs(key: str) -> dict[str, int]:
+    """The URL arguments of a job's pages for a job key such as '53/7/81'."""
+    parsed = parse_job_key(key)
+    return {
+        "project_id": parsed.project_id,
+        "spider_number": parsed.spider_number,
+        "job_number": parsed.number,
+    }
+
+
+def job_detail_url(key: str) -> str:
+    return reverse("job-detail", kwargs=job_url_kwargs(key))
+
+
+class FilterLinks:
+    """The list's URL with one more filter value (a row's tag or spider),
+    built once per value: rows repeat the same few tags."""
+
+    def __init__(self, project: Project, filters: QueryDict) -> None:
+        self.path = job_list_path(project)
+        self.filters = filters
+        self.urls: dict[tuple[str, str], str] = {}
+
+    def adding(self, name: str, value: str) -> str:
+        url = self.urls.get((name, value))
+        if url is None:
+            query = QueryDict(mutable=True)  # in the canonical order
+            for param in FILTER_PARAMS:
+                values = self.filters.getlist(param)
+                if param == name and value not in values:
+                    values = [*values, value]
+                if values:
+                    query.setlist(param, values)
+            url = self.urls[name, value] = f"{self.path}?{query.urlencode()}"
+        return url
