@@ -26,14 +26,14 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import override_settings
 
-from jobs import views
+from jobs import listing
 from jobs.models import Job
 
 BENCH_USER = "bench-pages"
 
 
 def cases(project_id):
-    deep = views.PAGE_SIZE * 999
+    deep = listing.PAGE_SIZE * 999
     cursor = Job.objects.filter(project_id=project_id, state="finished").newest_first()
     deep_key = cursor.values_list("key", flat=True)[deep]
     base = f"/p/{project_id}/"

@@ -7,7 +7,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from jobs import views
+from jobs import listing
+from jobs.views import job_list as job_list_views
 
 from .factories import BASE_TS, add_jobs, job_line
 
@@ -142,7 +143,7 @@ def test_tag_autocomplete_asks_the_server_as_you_type(page, live_url, jobs):
 
 
 def test_paginate_older_and_newer(page, live_url, jobs, monkeypatch):
-    monkeypatch.setattr(views, "PAGE_SIZE", 3)
+    monkeypatch.setattr(listing, "PAGE_SIZE", 3)
     page.goto(live_url("/p/53/?state=finished"))
     assert keys(page) == ["53/1/6", "53/1/5", "53/1/4"]
     page.get_by_role("link", name="Older →").click()
@@ -156,7 +157,7 @@ def test_paginate_older_and_newer(page, live_url, jobs, monkeypatch):
 
 
 def test_works_without_javascript(new_context, browser_user, live_url, jobs, monkeypatch):
-    monkeypatch.setattr(views, "PAGE_SIZE", 2)
+    monkeypatch.setattr(listing, "PAGE_SIZE", 2)
     page = new_context(browser_user, java_script_enabled=False).new_page()
     page.goto(live_url(f"/p/53/?{ALL}"))
     assert keys(page) == ["53/2/8", "53/2/7"]
@@ -176,7 +177,7 @@ def test_works_without_javascript(new_context, browser_user, live_url, jobs, mon
 
 
 def test_live_rows_counts_and_new_jobs_notice(page, live_url, jobs, monkeypatch):
-    monkeypatch.setattr(views, "LIVE_SECONDS", 1)
+    monkeypatch.setattr(job_list_views, "LIVE_SECONDS", 1)
     page.goto(live_url(f"/p/53/?{ALL}"))
     expect(page.locator("#count-running")).to_have_text("1")
     page.get_by_label("Select 53/2/7").check()  # a bulk selection survives the refresh
@@ -209,7 +210,7 @@ def test_live_rows_counts_and_new_jobs_notice(page, live_url, jobs, monkeypatch)
 
 
 def test_polling_pauses_while_the_tab_is_hidden(page, live_url, jobs, monkeypatch):
-    monkeypatch.setattr(views, "LIVE_SECONDS", 1)
+    monkeypatch.setattr(job_list_views, "LIVE_SECONDS", 1)
     polls = []
     page.on("request", lambda request: "/live?" in request.url and polls.append(request.url))
     page.goto(live_url(f"/p/53/?{ALL}"))

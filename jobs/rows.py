@@ -1,0 +1,48 @@
+"""A job as one row of the dashboard's list, formatted here so that row
+templates stay lean (100 rows cost 16-20 ms of template rendering even so)."""
+
+from .formatting import format_duration, local_isoformat, local_time, number, relative
+from .links import FilterLinks, job_detail_url
+from .models import State
+
+LIVE_STATES = (State.PENDING, State.RUNNING)
+
+
+def time_cell(ms: int | None, now: int) -> dict | None:
+    if ms is None:
+        return None
+    return {"text": local_time(ms), "iso": local_isoformat(ms), "ago": relative(ms, now)}
+
+
+def run_time(row: dict, now: int) -> str:
+    """How long the job ran, or has been running; nothing for odd times."""
+    started, finished = row["running_time"], row["finished_time"]
+    if started is None or (finished is None and row["state"] != State.RUNNING):
+        return ""
+    took = (finished if finished is not None else now) - started
+    return format_duration(took) if took >= 0 else ""
+
+
+def row_of(row: dict, spider_names: dict[int, str], now: int, links: FilterLinks) -> dict:
+    """What the row template shows for a dict of `listing.ROW_COLUMNS`."""
+    state = row["state"]
+    spider = spider_names.get(row["spider_id"], "")
+    return {
+        "id": row["id"],
+        "key": row["key"],
+        "url": job_detail_url(row["key"]),
+        "spider": spider,
+        "spider_url": links.adding("spider", spider),
+        "state": state,
+        "live": state in LIVE_STATES,
+        "close_reason": row["close_reason"] or "",
+        "items": number(row["items"]),
+        "pages": number(row["pages"]),
+        "errors": number(row["errors"]),
+        "error_count": row["errors"] or 0,
+        "duration": run_time(row, now),
+        "queued": time_cell(row["pending_time"], now),
+        "started": time_cell(row["running_time"], now),
+        "finished": time_cell(row["finished_time"] or row["deleted_time"], now),
+        "tags": [(tag, links.adding("has_tag", tag)) for tag in row["tags"]],
+    }
