@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-import jobs.admin
+import jobs.admin.counting
 from jobs.models import ApiKey, BulkAction, Job, JobCount, Membership, Project, Spider, SyncCursor, Tag
 
 from .factories import add_jobs, job_line, make_key, make_project
@@ -167,7 +167,7 @@ def test_count_from_the_counters_when_only_project_spider_state(admin_client, jo
 
 
 def test_other_filters_count_with_a_cap(admin_client, jobs_data, monkeypatch):
-    monkeypatch.setattr(jobs.admin, "COUNT_CAP", 5)
+    monkeypatch.setattr(jobs.admin.counting, "COUNT_CAP", 5)
     response = admin_client.get("/admin/jobs/job/?q=prod")
     page = response.content.decode()
     assert "5+ jobs" in page and "5+ results" in page
@@ -179,7 +179,7 @@ def test_other_filters_count_with_a_cap(admin_client, jobs_data, monkeypatch):
 @pytest.mark.postgres_only
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="reltuples is PostgreSQL's")
 def test_unfiltered_large_table_shows_the_planner_estimate(admin_client, jobs_data, monkeypatch):
-    monkeypatch.setattr(jobs.admin, "COUNT_CAP", 2)
+    monkeypatch.setattr(jobs.admin.counting, "COUNT_CAP", 2)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE jobs_tag")
     with CaptureQueriesContext(connection) as captured:
