@@ -2,9 +2,6 @@ import pytest
 import requests
 from scrapinghub import ScrapinghubClient
 
-# Playwright fixtures (browser, page, new_context, browser_user, live_url):
-# see tests/browser.py.
-from .browser import anonymous_page, browser, browser_user, live_url, new_context, page  # noqa: F401
 from .factories import make_key, make_project, make_user
 
 

@@ -1,0 +1,354 @@
+"""The Django admin: every changelist loads with its filters, the job list
+never counts the whole table, keys are shown once, counters stay exact."""
+
+import base64
+import datetime
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+import jobs.admin.counting
+from jobs.models import ApiKey, BulkAction, Job, JobCount, Membership, Project, Spider, SyncCursor, Tag
+
+from ..factories import add_jobs, job_line, make_key, make_project
+
+DAY = 24 * 3600 * 1000
+
+
+def ms(*args):
+    return int(datetime.datetime(*args, tzinfo=datetime.UTC).timestamp() * 1000)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """admin_client's superuser is created with a password: hash it cheaply."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def jobs_data(db):
+    """Project 53 with two spiders and jobs over two months; project 54 with one spider."""
+    make_project(53, "books")
+    make_project(54, "other")
+    lines = []
+    for n in range(1, 31):
+        lines.append(
+            job_line(53, "books", 1, n, ts=ms(2026, 10, 1) + n * DAY, close_reason="finished", tags=["prod"])
+        )
+    lines.append(
+        job_line(53, "books", 1, 31, ts=ms(2026, 11, 3, 12), close_reason="failed", tags=["production"])
+    )
+    lines.append(job_line(53, "quotes", 2, 1, state="running", ts=ms(2026, 11, 3, 13), tags=["rare"]))
+    lines.append(job_line(53, "quotes", 2, 2, state="pending", ts=ms(2026, 11, 4)))
+    lines.append(job_line(54, "elsewhere", 1, 1, ts=ms(2026, 11, 5)))
+    add_jobs(*lines)
+    return lines
+
+
+def basic(raw):
+    return "Basic " + base64.b64encode(f"{raw}:".encode()).decode()
+
+
+def page_keys(response):
+    """The job keys listed on a job changelist page, in order."""
+    return re.findall(r'class="field-key"><a href="[^"]+">([0-9/]+)</a>', response.content.decode())
+
+
+def job_count_queries(queries):
+    return [q["sql"] for q in queries if "jobs_job" in q["sql"] and "COUNT(" in q["sql"].upper()]
+
+
+# --- the job changelist ----------------------------------------------------------
+
+
+def test_job_changelist_shows_the_first_project_newest_first(admin_client, jobs_data):
+    response = admin_client.get("/admin/jobs/job/")
+    assert response.status_code == 200
+    keys = page_keys(response)
+    assert keys[:5] == ["53/2/2", "53/2/1", "53/1/31", "53/1/30", "53/1/29"]
+    assert "54/1/1" not in keys
+    assert len(keys) == 33
+    # Exact, from the counters.
+    assert "33 jobs" in response.content.decode()
+
+
+def test_job_changelist_reads_readable_times(admin_client, jobs_data):
+    response = admin_client.get(f"/admin/jobs/job/?project=53&spider={Spider.objects.get(name='quotes').pk}")
+    assert page_keys(response) == ["53/2/2", "53/2/1"]
+    assert "2026-11-04 00:00:00" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("project=54", ["54/1/1"]),
+        ("state=running", ["53/2/1"]),
+        ("state=pending", ["53/2/2"]),
+        ("close_reason=failed", ["53/1/31"]),
+        ("q=53/1/31", ["53/1/31"]),
+        ("q=54/1/1", ["54/1/1"]),  # a key finds its project's job
+        ("q=production", ["53/1/31"]),  # exact tag: not "prod"
+        ("q=rare", ["53/2/1"]),
+        ("q=nosuchtag", []),
+        ("period=2026-11-03", ["53/2/1", "53/1/31"]),
+        ("period=2026-11&state=pending", ["53/2/2"]),
+        ("period=2025", []),
+    ],
+)
+def test_job_changelist_filters_and_search(admin_client, jobs_data, query, expected):
+    response = admin_client.get(f"/admin/jobs/job/?{query}")
+    assert response.status_code == 200
+    assert page_keys(response) == expected
+
+
+def test_spider_filter_lists_the_selected_projects_spiders_only(admin_client, jobs_data):
+    page = admin_client.get("/admin/jobs/job/?project=53").content.decode()
+    assert "?project=53&amp;spider=" in page and ">quotes<" in page and ">elsewhere<" not in page
+    page = admin_client.get("/admin/jobs/job/?project=54").content.decode()
+    assert ">elsewhere<" in page and ">quotes<" not in page
+
+
+def test_date_drill_down_links_come_from_the_selected_period(admin_client, jobs_data):
+    page = admin_client.get("/admin/jobs/job/?project=53").content.decode()
+    this_year = datetime.date.today().year
+    assert f"period={this_year}" in page
+    page = admin_client.get("/admin/jobs/job/?project=53&period=2026").content.decode()
+    assert "period=2026-11" in page and "period=2026-01" in page and ">November<" in page
+    page = admin_client.get("/admin/jobs/job/?project=53&period=2026-11").content.decode()
+    assert "period=2026-11-01" in page and "‹ 2026" in page
+    page = admin_client.get("/admin/jobs/job/?project=53&period=2026-10").content.decode()
+    assert "period=2026-10-31" in page and ">Sat 31<" in page
+    page = admin_client.get("/admin/jobs/job/?project=53&period=2026-11-03").content.decode()
+    assert "‹ November 2026" in page
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "period=bogus",
+        "period=2026-13",
+        "period=99999",
+        "project=abc",
+        "spider=x",
+        "spider=99999999999999999999999",
+    ],
+)
+def test_bad_filter_values_redirect_with_the_admin_error_flag(admin_client, jobs_data, query):
+    response = admin_client.get(f"/admin/jobs/job/?{query}")
+    assert response.status_code == 302
+    assert response["Location"].endswith("?e=1")
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "project=53&state=finished", "q=prod", "q=53/1/3", "period=2026-11&close_reason=failed", "p=2"],
+)
+def test_job_changelist_queries_are_bounded_and_never_count_the_table(
+    admin_client, jobs_data, query, django_assert_max_num_queries
+):
+    # session, user, projects (filter), default project, spiders (filter),
+    # oldest ts (years), the count (counters or capped), the page.
+    with django_assert_max_num_queries(9), CaptureQueriesContext(connection) as captured:
+        response = admin_client.get(f"/admin/jobs/job/?{query}")
+    assert response.status_code == 200
+    for sql in job_count_queries(captured.captured_queries):
+        assert "LIMIT" in sql.upper(), f"an uncapped count of jobs: {sql}"
+
+
+def test_count_from_the_counters_when_only_project_spider_state(admin_client, jobs_data):
+    with CaptureQueriesContext(connection) as captured:
+        response = admin_client.get("/admin/jobs/job/?project=53&state=finished")
+    assert "31 jobs" in response.content.decode()
+    assert not job_count_queries(captured.captured_queries)
+    assert any("jobs_jobcount" in q["sql"] for q in captured.captured_queries)
+
+
+def test_other_filters_count_with_a_cap(admin_client, jobs_data, monkeypatch):
+    monkeypatch.setattr(jobs.admin.counting, "COUNT_CAP", 5)
+    response = admin_client.get("/admin/jobs/job/?q=prod")
+    page = response.content.decode()
+    assert "5+ jobs" in page and "5+ results" in page
+    assert len(page_keys(response)) == 30  # one page of 100 still shows them all
+    response = admin_client.get("/admin/jobs/job/?q=production")
+    assert "1 job" in response.content.decode()
+
+
+@pytest.mark.postgres_only
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="reltuples is PostgreSQL's")
+def test_unfiltered_large_table_shows_the_planner_estimate(admin_client, jobs_data, monkeypatch):
+    monkeypatch.setattr(jobs.admin.counting, "COUNT_CAP", 2)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE jobs_tag")
+    with CaptureQueriesContext(connection) as captured:
+        page = admin_client.get("/admin/jobs/tag/").content.decode()
+    assert re.search(r"about \d+ tags", page)
+    assert not any("COUNT(" in q["sql"].upper() and "jobs_tag" in q["sql"] for q in captured.captured_queries)
+
+
+def test_job_can_be_viewed_and_its_metadata_edited_without_touching_state_or_counters(
+    admin_client, jobs_data
+):
+    job = Job.objects.get(key="53/2/1")
+    counters = list(JobCount.objects.order_by("pk").values_list("pk", "n"))
+    page = admin_client.get(f"/admin/jobs/job/{job.pk}/change/")
+    assert page.status_code == 200
+    assert "2026-11-03 13:00:00" in page.content.decode()
+    response = admin_client.post(
+        f"/admin/jobs/job/{job.pk}/change/",
+        {
+            "tags": "rare, hand-tagged",
+            "close_reason": "",
+            "priority": "3",
+            "units": "1",
+            "spider_args": "null",
+            "version": "v2",
+            "scheduled_by": "",
+            "started_by": "",
+            "completed_by": "",
+            "meta": "{}",
+            # Read-only fields are ignored even when posted.
+            "state": "finished",
+            "ts": "1",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    job.refresh_from_db()
+    assert (job.tags, job.priority, job.version, job.state, job.ts) == (
+        ["rare", "hand-tagged"],
+        3,
+        "v2",
+        "running",
+        ms(2026, 11, 3, 13),
+    )
+    assert Tag.objects.filter(project_id=53, name="hand-tagged").exists()
+    assert list(JobCount.objects.order_by("pk").values_list("pk", "n")) == counters
+
+
+def test_a_save_writes_only_the_changed_fields(admin_client, jobs_data):
+    """A state change made by the API while the form was open survives the save."""
+    job = Job.objects.get(key="53/2/2")
+    form = {
+        "tags": "", "close_reason": "", "priority": "2", "units": "1", "spider_args": "null",
+        "version": "", "scheduled_by": "", "started_by": "", "completed_by": "", "meta": "{}",
+    }  # fmt: skip
+    Job.objects.filter(pk=job.pk).update(state="running", running_time=5, ts=5)
+    admin_client.post(f"/admin/jobs/job/{job.pk}/change/", {**form, "version": "v3"})
+    job.refresh_from_db()
+    assert (job.state, job.ts, job.version) == ("running", 5, "v3")
+
+
+def test_jobs_cannot_be_added_or_deleted_in_the_admin(admin_client, jobs_data):
+    job = Job.objects.get(key="53/1/1")
+    assert admin_client.get("/admin/jobs/job/add/").status_code == 403
+    assert admin_client.get(f"/admin/jobs/job/{job.pk}/delete/").status_code == 403
+
+
+# --- other models ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url", ["/admin/", "/admin/jobs/project/", "/admin/jobs/spider/", "/admin/jobs/spider/?project__id__exact=53",
+            "/admin/jobs/apikey/", "/admin/jobs/bulkaction/", "/admin/jobs/tag/", "/admin/jobs/tag/?q=prod",
+            "/admin/jobs/apikey/add/", "/admin/jobs/project/add/", "/admin/jobs/synccursor/"],
+)  # fmt: skip
+def test_changelists_load(admin_client, jobs_data, url, django_assert_max_num_queries):
+    BulkAction.objects.create(project_id=53, action="add_tag", tag="x", count=3)
+    make_key(Project.objects.get(pk=53))
+    with django_assert_max_num_queries(12):
+        response = admin_client.get(url)
+    assert response.status_code == 200
+
+
+def test_project_page_lists_memberships_and_counts_jobs_from_counters(admin_client, jobs_data):
+    user = get_user_model().objects.create_user("alice")
+    Membership.objects.create(project_id=53, user=user, role="owner")
+    page = admin_client.get("/admin/jobs/project/").content.decode()
+    assert ">33<" in page  # jobs of project 53
+    page = admin_client.get("/admin/jobs/project/53/change/").content.decode()
+    assert "alice" in page and "membership_set-0-role" in page
+
+
+def test_deleting_a_project_is_summarised_and_keeps_counters_exact(admin_client, jobs_data):
+    with CaptureQueriesContext(connection) as captured:
+        page = admin_client.get("/admin/jobs/project/53/delete/")
+    assert page.status_code == 200
+    assert "its 33 jobs" in page.content.decode()
+    assert not any(
+        q["sql"].lstrip().upper().startswith("SELECT") and 'FROM "jobs_job"' in q["sql"]
+        for q in captured.captured_queries
+    )
+    assert admin_client.post("/admin/jobs/project/53/delete/", {"post": "yes"}).status_code == 302
+    assert not Job.objects.filter(project_id=53).exists()
+    assert not JobCount.objects.filter(project_id=53).exists()
+    assert Job.objects.filter(project_id=54).count() == 1
+
+
+def test_deleting_a_spider_removes_its_jobs_and_counters(admin_client, jobs_data):
+    spider = Spider.objects.get(name="quotes")
+    page = admin_client.get(f"/admin/jobs/spider/{spider.pk}/delete/")
+    assert "its 2 jobs" in page.content.decode()
+    admin_client.post(f"/admin/jobs/spider/{spider.pk}/delete/", {"post": "yes"})
+    assert not Job.objects.filter(spider=spider.pk).exists()
+    assert JobCount.objects.filter(project_id=53).values_list("n", flat=True).get() == 31
+
+
+def test_new_api_key_is_shown_once_and_stored_as_a_digest(admin_client, jobs_data):
+    response = admin_client.post(
+        "/admin/jobs/apikey/add/", {"name": "ci", "projects": ["53"], "read_only": ""}, follow=True
+    )
+    assert response.status_code == 200
+    raw = re.search(r"The new API key is <code>([0-9a-f]{32})</code>", response.content.decode()).group(1)
+    key = ApiKey.objects.get(name="ci")
+    assert ApiKey.objects.find(raw) == key
+    assert key.prefix == raw[:8] and raw not in key.digest
+    assert list(key.projects.values_list("pk", flat=True)) == [53]
+    # Never again, and the digest never.
+    for url in ("/admin/jobs/apikey/", f"/admin/jobs/apikey/{key.pk}/change/"):
+        page = admin_client.get(url).content.decode()
+        assert raw not in page and key.digest not in page
+    # The key works on the API.
+    assert admin_client.get("/jobq/53/count", HTTP_AUTHORIZATION=basic(raw)).json() == 31
+
+
+def test_revoke_action(admin_client, jobs_data):
+    raw = make_key(Project.objects.get(pk=53))
+    key = ApiKey.objects.find(raw)
+    response = admin_client.post(
+        "/admin/jobs/apikey/", {"action": "revoke", "_selected_action": [key.pk]}, follow=True
+    )
+    assert "1 key(s) revoked." in response.content.decode()
+    assert ApiKey.objects.find(raw) is None
+    assert admin_client.get("/jobq/53/count", HTTP_AUTHORIZATION=basic(raw)).status_code == 401
+
+
+def test_audit_log_and_tags_are_read_only(admin_client, jobs_data):
+    action = BulkAction.objects.create(project_id=53, action="delete", count=2, selection="state=finished")
+    tag = Tag.objects.get(project_id=53, name="prod")
+    assert admin_client.get("/admin/jobs/bulkaction/add/").status_code == 403
+    assert admin_client.get(f"/admin/jobs/bulkaction/{action.pk}/change/").status_code == 200
+    assert admin_client.post(f"/admin/jobs/bulkaction/{action.pk}/change/", {"count": 9}).status_code == 403
+    assert admin_client.get(f"/admin/jobs/tag/{tag.pk}/delete/").status_code == 403
+
+
+def test_sync_cursors_are_read_only(admin_client, jobs_data):
+    cursor = SyncCursor.objects.create(
+        source_url="https://storage.example/", source_project=53, into_project=53, state="finished",
+        newest_key="53/1/31", newest_ts=ms(2026, 11, 3, 12),
+    )  # fmt: skip
+    page = admin_client.get("/admin/jobs/synccursor/").content.decode()
+    assert "53/1/31" in page and "2026-11-03 12:00:00" in page
+    assert admin_client.get("/admin/jobs/synccursor/add/").status_code == 403
+    admin_client.post(f"/admin/jobs/synccursor/{cursor.pk}/change/", {"newest_key": "53/1/1"})
+    cursor.refresh_from_db()
+    assert cursor.newest_key == "53/1/31"
+
+
+def test_admin_is_for_staff_only(client, jobs_data):
+    user = get_user_model().objects.create_user("member", password="pw-for-test-1")
+    Membership.objects.create(project_id=53, user=user)
+    client.force_login(user)
+    response = client.get("/admin/jobs/job/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]

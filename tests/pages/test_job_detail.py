@@ -1,0 +1,248 @@
+"""The job detail page: /p/<project>/job/<spider>/<job>/."""
+
+import pytest
+from django.test import Client
+
+from jobs.formatting import format_duration
+from jobs.jobdetail import close_reason_text, stats_groups, timeline
+
+from ..factories import BASE_TS, add_job, add_jobs, job_line
+
+URL = "/p/53/job/1/{}/"
+
+
+@pytest.fixture
+def job(project):
+    """A finished job with everything the page shows."""
+    add_job(
+        number=7,
+        state="finished",
+        ts=BASE_TS + 600_000,
+        pending_time=BASE_TS,
+        running_time=BASE_TS + 3_000,
+        finished_time=BASE_TS + 600_000,
+        close_reason="closespider_itemcount",
+        spider_args={"category": "poetry", "max_pages": 3, "nested": {"deep": True}},
+        scrapystats={
+            "downloader/request_count": 120,
+            "downloader/response_count": 118,
+            "item_scraped_count": 1000,
+            "item_dropped_count": 4,
+            "log_count/ERROR": 2,
+            "log_count/INFO": 40,
+            "finish_reason": "closespider_itemcount",
+            "custom/flag": False,
+        },
+        tags=["nightly", "ünïcode"],
+        version="1.4.2",
+        custom_field={"nested": [1, 2]},
+    )
+    return "53/1/7"
+
+
+def test_owner_sees_everything(client, owner, job):
+    client.force_login(owner)
+    response = client.get(URL.format(7))
+    assert response.status_code == 200
+    html = response.content.decode()
+    # metadata, custom fields included
+    assert "1.4.2" in html and "custom_field" in html and "{&quot;nested&quot;: [1, 2]}" in html
+    # timeline with durations, in the user's zone (UTC here), the zone named
+    assert "Pending" in html and "Running" in html and "Finished" in html
+    assert "2023-11-14 22:13:20 UTC" in html  # BASE_TS
+    assert "for 3 s" in html and "for 9 min 57 s" in html
+    # close reason in plain words
+    assert "closespider_itemcount" in html and "CLOSESPIDER_ITEMCOUNT items" in html
+    # spider args
+    assert "category" in html and "poetry" in html
+    # objects and booleans as JSON, never Python's repr
+    assert "{&quot;deep&quot;: true}" in html and "False" not in html and "True" not in html
+    # stats grouped by prefix
+    for prefix in (
+        "<caption>downloader</caption>",
+        "<caption>item</caption>",
+        "<caption>log_count</caption>",
+    ):
+        assert prefix in html
+    assert "1,000" in html
+    # breadcrumbs to the list of every live job, and of this spider's
+    assert 'href="/p/53/?state=pending&amp;state=running&amp;state=finished"' in html
+    assert 'href="/p/53/?state=pending&amp;state=running&amp;state=finished&amp;spider=books"' in html
+    # tags and their editor
+    assert "nightly" in html and "ünïcode" in html
+    assert 'action="/p/53/job/1/7/tags/"' in html
+    assert '<label for="new-tag">Add a tag</label>' in html
+    # the same job in the API
+    assert "http://testserver/jobs/53/1/7" in html
+    assert "http://testserver/jobq/53/jobsummary?key=53/1/7" in html
+    assert 'endpoint="http://testserver/"' in html and 'client.get_job("53/1/7")' in html
+
+
+def test_member_and_staff_see_it(client, member, staff, job):
+    for user in (member, staff):
+        client.force_login(user)
+        assert client.get(URL.format(7)).status_code == 200
+
+
+def test_outsider_gets_404(client, outsider, job):
+    client.force_login(outsider)
+    assert client.get(URL.format(7)).status_code == 404
+
+
+def test_anonymous_goes_to_login(client, job):
+    response = client.get(URL.format(7))
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_missing_job_and_huge_numbers_are_404(client, owner, job):
+    client.force_login(owner)
+    assert client.get(URL.format(8)).status_code == 404
+    assert client.get("/p/53/job/1/99999999999999999999999/").status_code == 404
+    assert client.get("/p/99999999999999999999999/job/1/7/").status_code == 404
+    # a job of another project under this project's URL
+    add_job(project_id=54, spider="other", number=3)
+    assert client.get("/p/53/job/1/3/").status_code == 404
+
+
+def test_previous_and_next_run_of_the_same_spider(client, owner, project):
+    add_jobs(
+        job_line(number=1, ts=BASE_TS + 1000),
+        job_line(number=2, ts=BASE_TS + 2000),
+        job_line(number=3, ts=BASE_TS + 2000),  # same ts: the id breaks the tie
+        job_line(number=4, ts=BASE_TS + 3000, state="deleted"),  # deleted runs are skipped
+        job_line(number=5, ts=BASE_TS + 4000),
+        job_line(spider="other", spider_number=2, number=6, ts=BASE_TS + 2500),
+    )
+    client.force_login(owner)
+    html = client.get(URL.format(2)).content.decode()
+    assert 'rel="prev" href="/p/53/job/1/1/"' in html
+    assert 'rel="next" href="/p/53/job/1/3/"' in html
+    html = client.get(URL.format(3)).content.decode()
+    assert 'rel="prev" href="/p/53/job/1/2/"' in html
+    assert 'rel="next" href="/p/53/job/1/5/"' in html
+    html = client.get(URL.format(1)).content.decode()
+    assert "No earlier run" in html
+    html = client.get(URL.format(5)).content.decode()
+    assert "No later run" in html
+
+
+def test_htmx_gets_the_job_partial_others_the_page(client, owner, job):
+    client.force_login(owner)
+    full = client.get(URL.format(7))
+    assert b"<html" in full.content and b'id="job"' in full.content
+    assert "HX-Request" in full["Vary"]
+    partial = client.get(URL.format(7), headers={"HX-Request": "true"})
+    assert partial.status_code == 200
+    html = partial.content.decode()
+    assert "<html" not in html and '<article id="job"' in html
+    assert html.lstrip().startswith("<title>books 53/1/7 · jobq</title>")
+    # a history restore (htmx's cache missed) needs the whole page
+    restore = client.get(URL.format(7), headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
+    assert b"<html" in restore.content
+
+
+def test_query_count(client, owner, job, django_assert_num_queries):
+    client.force_login(owner)
+    # session, user, project access, job with its spider, previous run,
+    # next run, tag suggestions
+    with django_assert_num_queries(7):
+        assert client.get(URL.format(7)).status_code == 200
+
+
+def test_running_job_without_stats(client, owner, project):
+    add_job(number=9, state="running", pending_time=BASE_TS - 60_000, running_time=BASE_TS, ts=BASE_TS)
+    client.force_login(owner)
+    html = client.get(URL.format(9)).content.decode()
+    assert "so far" in html
+    assert "has not finished yet" in html
+    assert "No Scrapy stats were recorded" in html
+    assert "ran without spider arguments" in html
+
+
+def test_times_in_the_users_zone(client, owner, job):
+    client.force_login(owner)
+    client.cookies["tz"] = "Asia/Tokyo"
+    html = client.get(URL.format(7)).content.decode()
+    assert "2023-11-15 07:13:20 JST" in html and "Asia/Tokyo" in html
+
+
+# --- the pure helpers -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "reason, words",
+    [
+        ("finished", "ran to completion"),
+        ("cancelled", "cancelled"),
+        ("shutdown", "shutdown signal"),
+        ("memusage_exceeded", "MEMUSAGE_LIMIT_MB"),
+        ("closespider_timeout", "CLOSESPIDER_TIMEOUT seconds"),
+        ("closespider_itemcount", "CLOSESPIDER_ITEMCOUNT"),
+        ("closespider_errorcount", "CLOSESPIDER_ERRORCOUNT"),
+        ("failed", "failed"),
+        ("banned_by_site", "its own reason"),
+        (None, "No close reason"),
+    ],
+)
+def test_close_reasons_in_plain_words(reason, words):
+    assert words in close_reason_text(reason, "finished")
+
+
+def test_durations():
+    assert [format_duration(ms) for ms in (850, 42_000, 185_000, 7_800_000, 90_000_000)] == [
+        "850 ms",
+        "42 s",
+        "3 min 5 s",
+        "2 h 10 min",
+        "1 d 1 h",
+    ]
+
+
+def test_timeline_of_a_restored_job():
+    meta = {
+        "state": "finished",
+        "pending_time": 0,
+        "running_time": 1000,
+        "finished_time": 5000,
+        "deleted_time": 9000,
+    }
+    steps = timeline(meta, now_ms=20_000, ts=12_000)
+    assert [(s.label, s.duration_ms, s.current) for s in steps] == [
+        ("Pending", 1000, False),
+        ("Running", 4000, False),
+        ("Finished", 4000, False),
+        ("Deleted", 3000, False),
+        ("Restored", None, True),
+    ]
+
+
+def test_timeline_of_a_deleted_and_a_running_job():
+    meta = {"state": "deleted", "pending_time": 0, "finished_time": 5000, "deleted_time": 9000}
+    assert [(s.label, s.duration_ms) for s in timeline(meta, now_ms=20_000, ts=9000)] == [
+        ("Pending", 5000),
+        ("Finished", 4000),
+        ("Deleted", None),
+    ]
+    meta = {"state": "running", "pending_time": 0, "running_time": 1000}
+    steps = timeline(meta, now_ms=20_000, ts=1000)
+    assert [(s.label, s.duration_ms, s.current) for s in steps] == [
+        ("Pending", 1000, False),
+        ("Running", 19_000, True),
+    ]
+
+
+def test_stats_groups_put_lonely_prefixes_under_other():
+    groups = stats_groups({"a/x": 1, "a/y": 2, "start_time": "t", "memusage/max": 5})
+    assert groups == [("a", [("a/x", 1), ("a/y", 2)]), ("other", [("memusage/max", 5), ("start_time", "t")])]
+
+
+def test_csrf_client_can_read_the_page(owner, job):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(owner)
+    assert client.get(URL.format(7)).status_code == 200
+
+
+def test_the_python_snippet_works_against_jobq(shub, project):
+    """The snippet the page shows, run through the official client."""
+    add_job(number=7, close_reason="shutdown")
+    assert shub.get_job("53/1/7").metadata.get("close_reason") == "shutdown"

@@ -1,0 +1,556 @@
+"""The job list page, its live partial and its exports (jobs/views/job_list.py, exports.py)."""
+
+import csv
+import io
+import re
+
+import orjson
+import pytest
+
+from jobs import listing
+from jobs.jobmeta import LIST_COLUMNS, list_line
+from jobs.models import Job, Membership, Spider
+from jobs.views import job_list as job_list_views
+
+from ..factories import BASE_TS, add_job, add_jobs, job_line, make_project, make_user
+
+LIST = "/p/53/"
+ALL = "state=pending&state=running&state=finished"
+
+
+@pytest.fixture
+def as_member(client, member):
+    client.force_login(member)
+    return client
+
+
+def htmx(client, url, **headers):
+    return client.get(url, HTTP_HX_REQUEST="true", **headers)
+
+
+# --- access ---------------------------------------------------------------------
+
+URLS = [
+    LIST,
+    "/p/53/live?state=running",
+    "/p/53/chart?state=finished",
+    "/p/53/tags?has_tag=a",
+    "/p/53/export.csv",
+    "/p/53/export.jsonl",
+]
+
+
+@pytest.mark.parametrize("url", URLS)
+def test_anonymous_goes_to_login(client, project, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/?next=")
+
+
+@pytest.mark.parametrize("url", URLS)
+@pytest.mark.parametrize("who", ["owner", "member", "staff"])
+def test_owner_member_and_staff_see_the_project(client, project, url, who, request):
+    add_job()
+    client.force_login(request.getfixturevalue(who))
+    assert client.get(url).status_code == 200
+    assert htmx(client, url).status_code == 200
+
+
+@pytest.mark.parametrize("url", URLS)
+def test_outsider_gets_404_like_a_missing_project(client, project, outsider, url):
+    client.force_login(outsider)
+    assert client.get(url).status_code == 404
+    assert htmx(client, url).status_code == 404
+    assert client.get(url.replace("/53/", "/999/")).status_code == 404
+    # Their own project is fine.
+    assert client.get(url.replace("/53/", "/54/")).status_code == 200
+
+
+def test_huge_project_id_is_404_not_500(as_member):
+    assert as_member.get("/p/99999999999999999999999/").status_code == 404
+
+
+def test_post_is_refused(as_member):
+    assert as_member.post(LIST).status_code == 405
+
+
+def test_picker_lists_visible_projects_with_explicit_states(client, project, other_project, staff):
+    client.force_login(staff)
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert f'href="/p/53/?{ALL}"' in html.replace("&amp;", "&")
+    assert f'href="/p/54/?{ALL}"' in html.replace("&amp;", "&")
+
+
+def test_picker_without_projects_says_so(client, db):
+    client.force_login(make_user("nobody"))
+    html = client.get("/").content.decode()
+    assert "You are not a member of any project yet" in html
+
+
+def test_picker_shows_only_the_members_projects(client, project, other_project):
+    user = make_user("two", project)
+    client.force_login(user)
+    assert client.get("/")["Location"] == f"/p/53/?{ALL}"  # one project: straight to it
+    Membership.objects.create(project=other_project, user=user)
+    make_project(55, "third")
+    html = client.get("/").content.decode()
+    assert "/p/53/" in html and "/p/54/" in html and "/p/55/" not in html
+
+
+def test_single_project_member_goes_straight_to_all_states(as_member):
+    response = as_member.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == f"/p/53/?{ALL}"
+
+
+# --- full page and partial ------------------------------------------------------
+
+
+def test_plain_request_gets_the_full_page(as_member):
+    add_job(spider="books")
+    response = as_member.get(LIST)
+    html = response.content.decode()
+    assert html.startswith("<!doctype html>")
+    assert 'id="listing"' in html
+    assert "53/1/" in html
+    assert response["Vary"].count("HX-Request") == 1
+
+
+def test_htmx_request_gets_the_listing_partial_and_the_url(as_member):
+    add_job()
+    response = htmx(as_member, LIST + "?state=finished&from=&to=")
+    html = response.content.decode()
+    assert "<html" not in html
+    assert html.lstrip().startswith('<div id="listing">')
+    # from/to are form inputs; the address bar gets the API-valid URL.
+    assert response["HX-Push-Url"] == LIST + "?state=finished"
+
+
+def test_history_restore_gets_the_full_page(as_member):
+    response = htmx(as_member, LIST, HTTP_HX_HISTORY_RESTORE_REQUEST="true")
+    assert "<!doctype html>" in response.content.decode()
+
+
+def test_default_state_is_finished_like_the_api(as_member):
+    add_job(state="finished", number=901)
+    add_job(state="running", number=902)
+    html = as_member.get(LIST).content.decode()
+    assert "53/1/901" in html and "53/1/902" not in html
+    assert 'value="finished" checked' in html
+
+
+def keys_in(response):
+    """The job keys of the table's rows, in order."""
+    return re.findall(r'<td class="key"><a href="[^"]*"[^>]*>([^<]+)</a>', response.content.decode())
+
+
+def live_url_in(html):
+    return re.search(r'<div id="live" hx-get="([^"]*)"', html).group(1).replace("&amp;", "&")
+
+
+def test_filters_by_state_spider_and_tags(as_member):
+    add_jobs(
+        job_line(spider="books", number=1, tags=["a"]),
+        job_line(spider="books", number=2, state="running", tags=["b"]),
+        job_line(spider="quotes", spider_number=2, number=3, tags=["a", "b"]),
+        job_line(spider="authors", spider_number=3, number=4),
+    )
+    assert keys_in(as_member.get(f"{LIST}?{ALL}")) == ["53/3/4", "53/2/3", "53/1/2", "53/1/1"]
+    assert keys_in(as_member.get(f"{LIST}?state=running")) == ["53/1/2"]
+    assert keys_in(as_member.get(f"{LIST}?{ALL}&spider=books&spider=quotes")) == [
+        "53/2/3",
+        "53/1/2",
+        "53/1/1",
+    ]
+    assert keys_in(as_member.get(f"{LIST}?{ALL}&has_tag=a")) == ["53/2/3", "53/1/1"]
+    assert keys_in(as_member.get(f"{LIST}?{ALL}&has_tag=a&has_tag=b")) == ["53/2/3", "53/1/2", "53/1/1"]
+    assert keys_in(as_member.get(f"{LIST}?{ALL}&lacks_tag=a&lacks_tag=b")) == ["53/3/4"]
+    assert keys_in(as_member.get(f"{LIST}?{ALL}&startts={BASE_TS + 2000}&endts={BASE_TS + 4000}")) == [
+        "53/2/3",
+        "53/1/2",
+    ]
+
+
+def test_selected_filters_show_as_checked_chips(as_member):
+    add_job(spider="books", tags=["nightly"])
+    html = as_member.get(f"{LIST}?state=running&spider=books&has_tag=nightly&lacks_tag=bad").content.decode()
+    assert 'name="spider" value="books" checked' in html
+    assert 'name="state" value="running" checked' in html
+    assert 'name="state" value="finished" checked' not in html
+    assert 'name="has_tag" value="nightly" checked' in html
+    assert 'name="lacks_tag" value="bad" checked' in html
+    assert '<option value="nightly">' in html  # tag autocomplete from the Tag table
+    assert '<option value="books">' in html  # spider autocomplete
+
+
+def test_row_tags_and_spider_link_to_the_narrower_filter(as_member):
+    add_job(spider="books", tags=["nightly", "a&b"])
+    html = as_member.get(f"{LIST}?state=finished&has_tag=x").content.decode()
+    assert "No jobs match" in html
+    html = as_member.get(f"{LIST}?state=finished&lacks_tag=x").content.decode()
+    assert (
+        '<a class="tag" href="/p/53/?state=finished&amp;has_tag=nightly&amp;lacks_tag=x">nightly</a>' in html
+    )
+    assert '<a class="tag" href="/p/53/?state=finished&amp;has_tag=a%26b&amp;lacks_tag=x">a&amp;b</a>' in html
+    assert (
+        'href="/p/53/?spider=books&amp;state=finished&amp;lacks_tag=x" title="Filter by this spider"' in html
+    )
+
+
+def test_an_empty_project_says_how_jobs_arrive(as_member):
+    html = as_member.get(LIST).content.decode()
+    assert "This project has no jobs yet" in html and "http://testserver/" in html
+    add_job(state="running")
+    html = as_member.get(f"{LIST}?state=finished").content.decode()
+    assert "This project has no jobs yet" not in html and "No jobs match these filters" in html
+
+
+def test_tag_suggestions_follow_what_is_typed(as_member, django_assert_num_queries):
+    add_jobs(job_line(number=1, tags=["nightly", "night-shift", "daily"]))
+    add_job(project_id=54, spider="x", number=2, tags=["nightcap"])
+    # session, user, project, tags
+    with django_assert_num_queries(4):
+        html = htmx(as_member, "/p/53/tags?has_tag=night").content.decode()
+    assert html == '<option value="night-shift"><option value="nightly">'
+    assert htmx(as_member, "/p/53/tags?lacks_tag=ail").content.decode() == '<option value="daily">'
+    assert htmx(as_member, "/p/53/tags?has_tag=").content.decode().count("<option") == 3
+
+
+def test_every_control_has_a_label(as_member):
+    html = as_member.get(LIST).content.decode()
+    form = html.split('<form id="filters"', 1)[1].split("</form>", 1)[0]
+    # Every input sits inside a <label> (chips, add fields, time inputs).
+    for chunk in form.split("<input")[1:]:
+        before = form.split("<input" + chunk, 1)[0]
+        assert before.rfind("<label") > before.rfind("</label>"), chunk[:60]
+
+
+def test_invalid_filter_shows_the_form_error(as_member):
+    add_job()
+    response = as_member.get(f"{LIST}?startts=yesterday")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'class="errors"' in html and "startts" in html
+    assert "53/1/" not in html
+    # The rest of the form is kept as typed.
+    html = as_member.get(f"{LIST}?state=running&state=bogus&has_tag=x&spider=books").content.decode()
+    assert "state: Select a valid choice" in html
+    assert 'name="has_tag" value="x" checked' in html
+    assert 'name="spider" value="books" checked' in html
+    assert 'value="running" checked' in html
+
+
+def test_bad_local_time_shows_an_error(as_member):
+    response = as_member.get(f"{LIST}?state=finished&from=not-a-date")
+    assert response.status_code == 200
+    assert "is not a date and time" in response.content.decode()
+
+
+# --- time inputs and zones -----------------------------------------------------
+
+
+def test_plain_form_submit_redirects_to_the_canonical_url(as_member):
+    response = as_member.get(f"{LIST}?state=finished&spider=&has_tag=&from=2023-11-14T22:00&to=")
+    assert response.status_code == 302
+    assert response["Location"] == f"{LIST}?state=finished&startts=1699999200000"
+
+
+def test_local_times_use_the_tz_cookie(as_member):
+    as_member.cookies["tz"] = "Europe/Berlin"
+    response = as_member.get(f"{LIST}?state=finished&from=2023-11-14T23:00")
+    # 23:00 in Berlin (UTC+1 in November) is 22:00 UTC.
+    assert response["Location"] == f"{LIST}?state=finished&startts=1699999200000"
+    add_job(ts=1_700_000_000_000, finished_time=1_700_000_000_000)
+    html = as_member.get(f"{LIST}?state=finished").content.decode()
+    assert "2023-11-14 23:13:20" in html  # 22:13:20 UTC
+    assert "Europe/Berlin" in html
+    assert 'value="2023-11-14T23:00:00"' in as_member.get(f"{LIST}?startts=1699999200000").content.decode()
+
+
+def test_percent_encoded_tz_cookie_is_understood(as_member):
+    as_member.cookies["tz"] = "America%2FNew_York"
+    assert 'data-tz="America/New_York"' in as_member.get(LIST).content.decode()
+
+
+def test_unknown_tz_cookie_falls_back_to_utc(as_member):
+    as_member.cookies["tz"] = "Mars/Olympus_Mons"
+    add_job(ts=1_700_000_000_000, finished_time=1_700_000_000_000)
+    html = as_member.get(LIST).content.decode()
+    assert "2023-11-14 22:13:20" in html
+    assert 'data-tz="UTC"' in html
+
+
+def test_presets_set_startts_from_now(as_member, monkeypatch):
+    monkeypatch.setattr(job_list_views, "now_ms", lambda: 1_800_000_000_000)
+    response = as_member.get(f"{LIST}?state=running&range=24h&from=&to=")
+    assert response["Location"] == f"{LIST}?state=running&startts={1_800_000_000_000 - 86_400_000}"
+
+
+# --- pagination ----------------------------------------------------------------
+
+
+@pytest.fixture
+def many_jobs(project, monkeypatch):
+    monkeypatch.setattr(listing, "PAGE_SIZE", 3)
+    add_jobs(*(job_line(number=n) for n in range(1, 9)))  # 53/1/1 .. 53/1/8, newest last
+
+
+def test_keyset_pages_older_and_newer(as_member, many_jobs):
+    first = as_member.get(LIST)
+    assert keys_in(first) == ["53/1/8", "53/1/7", "53/1/6"]
+    html = first.content.decode()
+    assert 'href="/p/53/?before=53%2F1%2F6"' in html
+    second = as_member.get(f"{LIST}?before=53/1/6")
+    assert keys_in(second) == ["53/1/5", "53/1/4", "53/1/3"]
+    third = as_member.get(f"{LIST}?before=53/1/3")
+    assert keys_in(third) == ["53/1/2", "53/1/1"]
+    assert 'rel="next"' not in third.content.decode()
+    back = as_member.get(f"{LIST}?after=53/1/5")
+    assert keys_in(back) == ["53/1/8", "53/1/7", "53/1/6"]  # the top: the first page
+    assert 'rel="prev"' not in back.content.decode()
+    middle = as_member.get(f"{LIST}?after=53/1/2")
+    assert keys_in(middle) == ["53/1/5", "53/1/4", "53/1/3"]
+
+
+def test_pages_keep_the_filters(as_member, many_jobs):
+    html = as_member.get(f"{LIST}?state=finished&has_tag=x&lacks_tag=y").content.decode()
+    assert "No jobs match" in html
+    html = as_member.get(f"{LIST}?state=finished&lacks_tag=y").content.decode()
+    assert 'href="/p/53/?state=finished&amp;lacks_tag=y&amp;before=53%2F1%2F6"' in html
+
+
+def test_missing_cursor_shows_the_first_page_with_a_note(as_member, many_jobs):
+    response = as_member.get(f"{LIST}?before=53/1/999")
+    assert keys_in(response) == ["53/1/8", "53/1/7", "53/1/6"]
+    assert "no longer exists" in response.content.decode()
+    response = as_member.get(f"{LIST}?before=garbage")
+    assert "is not a job key" in response.content.decode()
+
+
+def test_deep_page_costs_the_same_queries_as_the_first(as_member, many_jobs, django_assert_num_queries):
+    # session, user, project, spiders, tags, state counters, rows, chart, projects (picker)
+    with django_assert_num_queries(9):
+        as_member.get(f"{LIST}?state=finished")
+    # + the cursor's job, + the newest ts for the chart (not the first row here)
+    with django_assert_num_queries(11):
+        as_member.get(f"{LIST}?state=finished&before=53/1/3")
+
+
+def test_partial_query_count(as_member, many_jobs, django_assert_num_queries):
+    # session, user, project, spiders, tags, state counters, rows
+    # (the chart comes in its own request)
+    with django_assert_num_queries(7):
+        htmx(as_member, f"{LIST}?state=finished")
+    # With a tag filter: 4 capped per-state counts instead of the counters,
+    # + the spider-id lookup (once: the filter is parsed once per request).
+    with django_assert_num_queries(11):
+        htmx(as_member, f"{LIST}?state=finished&has_tag=x&spider=books")
+
+
+# --- counts ---------------------------------------------------------------------
+
+
+def test_state_counts_and_match_count_from_counters(as_member):
+    add_jobs(
+        job_line(number=1),
+        job_line(number=2),
+        job_line(number=3, state="running"),
+        job_line(number=4, state="deleted"),
+    )
+    html = as_member.get(f"{LIST}?state=finished&state=running").content.decode()
+    assert '<span class="count" id="count-finished">2</span>' in html
+    assert '<span class="count" id="count-running">1</span>' in html
+    assert '<span class="count" id="count-deleted">1</span>' in html
+    assert '<strong id="match-count">3</strong> matching jobs' in html
+
+
+def test_capped_count_with_tag_filters(as_member, monkeypatch):
+    monkeypatch.setattr(listing, "COUNT_CAP", 3)
+    add_jobs(
+        *(job_line(number=n, tags=["t"]) for n in range(1, 6)),
+        job_line(number=6, state="running", tags=["t"]),
+    )
+    html = as_member.get(f"{LIST}?state=finished&state=running&has_tag=t").content.decode()
+    assert '<strong id="match-count">3+</strong>' in html
+    assert '<span class="count" id="count-finished">3+</span>' in html
+    assert '<span class="count" id="count-running">1</span>' in html
+    html = as_member.get(f"{LIST}?state=running&has_tag=t").content.decode()
+    assert '<strong id="match-count">1</strong>' in html
+
+
+def test_capped_count_queryset_method(project):
+    add_jobs(*(job_line(number=n) for n in range(1, 6)))
+    jobs = Job.objects.for_project(project)
+    assert jobs.capped_count(3) == 4
+    assert jobs.capped_count(10) == 5
+
+
+# --- live refresh ----------------------------------------------------------------
+
+
+def test_live_refreshes_watched_rows_counts_and_new_jobs(as_member):
+    add_jobs(job_line(number=1), job_line(number=2, state="running"))
+    url = f"/p/53/live?{ALL}&since=53/1/2&watch=53/1/2"
+    html = htmx(as_member, url).content.decode()
+    assert 'id="job-' in html and 'hx-swap-oob="true"' in html and "53/1/2" in html
+    assert "new job" not in html
+    add_jobs(job_line(number=3), job_line(number=4, state="pending"))
+    html = htmx(as_member, url).content.decode()
+    assert "2 new jobs" in html
+    assert '<span class="count" id="count-pending" hx-swap-oob="true">1</span>' in html
+    assert '<strong id="match-count" hx-swap-oob="true">4</strong>' in html
+    assert "watch=53%2F1%2F2" in live_url_in(html)
+
+
+def test_a_watched_job_that_finishes_is_refreshed_not_counted_as_new(as_member):
+    add_jobs(job_line(number=1), job_line(number=2, state="running"))
+    url = f"/p/53/live?{ALL}&since=53/1/2&watch=53/1/2"
+    add_jobs(job_line(number=2, state="finished", ts=BASE_TS + 50_000))
+    html = htmx(as_member, url).content.decode()
+    assert '<span class="state s-finished">finished</span>' in html
+    assert "new job" not in html
+    assert "watch=53%2F1%2F2" in live_url_in(html)  # still watched: still not new
+
+
+def test_live_never_shows_other_projects_jobs(as_member, other_project):
+    add_job(project_id=54, spider="x", state="running", number=77)
+    html = htmx(as_member, f"/p/53/live?{ALL}&watch=54/1/77").content.decode()
+    assert "54/1/77" not in html.replace("54%2F1%2F77", "")
+
+
+def test_live_query_count(as_member, django_assert_num_queries):
+    add_jobs(job_line(number=1), job_line(number=2, state="running"))
+    # session, user, project, state counters, spiders, watched rows, since job,
+    # new count (excluding the watched jobs)
+    with django_assert_num_queries(8):
+        htmx(as_member, f"/p/53/live?{ALL}&since=53/1/2&watch=53/1/2")
+
+
+def test_list_page_polls_only_on_the_first_page_for_new_jobs(as_member, many_jobs):
+    first = as_member.get(LIST).content.decode()
+    assert "since=53%2F1%2F8" in first
+    assert 'hx-trigger="every 5s [!document.hidden]' in first
+    deeper = as_member.get(f"{LIST}?before=53/1/6").content.decode()
+    assert "since=" not in deeper
+
+
+# --- chart, snippets ------------------------------------------------------------
+
+
+def test_chart_shows_jobs_per_day_by_state(as_member):
+    day = 86_400_000
+    add_jobs(
+        job_line(number=1, ts=BASE_TS),
+        job_line(number=2, ts=BASE_TS + 10),
+        job_line(number=3, ts=BASE_TS + day, state="running"),
+    )
+    html = as_member.get(f"{LIST}?{ALL}").content.decode()
+    assert "<svg" in html and 'role="img"' in html
+    assert "Tue 2023-11-14: 2 finished" in html
+    assert "Wed 2023-11-15: 1 running" in html
+    assert html.count('class="bar-finished"') == 1
+
+
+def test_htmx_swaps_load_the_chart_after_the_rows(as_member, django_assert_num_queries):
+    add_jobs(job_line(number=1, ts=BASE_TS, tags=["a"]))
+    html = htmx(as_member, f"{LIST}?state=finished&has_tag=a").content.decode()
+    assert "<svg" not in html
+    assert 'hx-get="/p/53/chart?state=finished&amp;has_tag=a" hx-trigger="load"' in html
+    # session, user, project, newest ts, per-day counts
+    with django_assert_num_queries(5):
+        chart = htmx(as_member, "/p/53/chart?state=finished&has_tag=a").content.decode()
+    assert chart.lstrip().startswith('<figure class="chart" id="chart">')
+    assert "Tue 2023-11-14: 1 finished" in chart
+    assert htmx(as_member, "/p/53/chart?state=finished&has_tag=zzz").content.decode().strip() == ""
+    assert htmx(as_member, "/p/53/chart?state=bogus").content.decode() == ""
+
+
+def test_per_day_by_state(project):
+    add_jobs(job_line(number=1, ts=BASE_TS), job_line(number=2, ts=BASE_TS + 1, state="running"))
+    rows = Job.objects.for_project(project).per_day_by_state(offset_ms=7_200_000)
+    assert sorted(rows) == [(19676, "finished", 1), (19676, "running", 1)]
+
+
+def test_copy_as_curl_and_python(as_member):
+    html = as_member.get(f"{LIST}?state=finished&has_tag=a%20b&startts=5").content.decode()
+    assert (
+        "curl -u &quot;$SHUB_APIKEY:&quot; &#x27;http://testserver/jobq/53/list?state=finished&amp;startts=5&amp;has_tag=a+b&#x27;"
+        in html
+    )
+    assert "jobs.iter(state=[&#x27;finished&#x27;], startts=5, has_tag=[&#x27;a b&#x27;])" in html
+
+
+def test_copy_with_several_spiders_gives_one_call_each(as_member):
+    html = as_member.get(f"{LIST}?state=finished&spider=a&spider=b").content.decode()
+    assert "list?spider=a&amp;state=finished" in html and "list?spider=b&amp;state=finished" in html
+    assert "for spider in [&#x27;a&#x27;, &#x27;b&#x27;]:" in html
+
+
+# --- exports ----------------------------------------------------------------------
+
+
+def test_jsonl_export_streams_every_match_as_list_lines(as_member, project, monkeypatch):
+    monkeypatch.setattr(listing, "PAGE_SIZE", 2)
+    add_jobs(*(job_line(number=n, tags=["t"] if n % 2 else [], items=n) for n in range(1, 6)))
+    response = as_member.get("/p/53/export.jsonl?has_tag=t")
+    assert response.streaming
+    assert response["Content-Type"] == "application/x-jsonlines; charset=utf-8"
+    assert 'attachment; filename="jobq-53-' in response["Content-Disposition"]
+    lines = [orjson.loads(line) for line in b"".join(response.streaming_content).splitlines()]
+    assert [line["key"] for line in lines] == ["53/1/5", "53/1/3", "53/1/1"]
+    names = Spider.objects.names(project)
+    expected = [
+        list_line(row, names, 0)
+        for row in Job.objects.filter(key__in=["53/1/5", "53/1/3", "53/1/1"])
+        .newest_first()
+        .values(*LIST_COLUMNS)
+    ]
+    for line, want in zip(lines, expected, strict=True):
+        line.pop("elapsed"), want.pop("elapsed")
+        assert line == want
+
+
+def test_csv_export(as_member):
+    add_jobs(
+        job_line(number=1, tags=["a,b", "c"], items=7, close_reason="finished"),
+        job_line(number=2, state="running"),
+    )
+    response = as_member.get(f"/p/53/export.csv?{ALL}")
+    assert response.streaming
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert [row["key"] for row in rows] == ["53/1/2", "53/1/1"]
+    assert rows[1]["items"] == "7" and rows[1]["spider"] == "books" and rows[1]["close_reason"] == "finished"
+    assert orjson.loads(rows[1]["tags"]) == ["a,b", "c"]
+    assert rows[0]["tags"] == ""
+
+
+def test_csv_cells_never_run_as_spreadsheet_formulas(as_member):
+    add_jobs(job_line(number=1, spider='=HYPERLINK("http://x")', spider_number=9, close_reason="@SUM(A1)"))
+    response = as_member.get(f"/p/53/export.csv?{ALL}")
+    (row,) = csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode()))
+    assert row["spider"] == '\'=HYPERLINK("http://x")'
+    assert row["close_reason"] == "'@SUM(A1)"
+    assert row["items"] == "" and row["key"] == "53/9/1"
+
+
+def test_export_of_an_invalid_filter_is_400(as_member):
+    response = as_member.get("/p/53/export.jsonl?state=bogus")
+    assert response.status_code == 400
+    assert "state" in response.content.decode()
+
+
+def test_export_links_carry_the_filters(as_member):
+    html = as_member.get(f"{LIST}?state=running&has_tag=x").content.decode()
+    assert 'href="/p/53/export.csv?state=running&amp;has_tag=x"' in html
+    assert 'href="/p/53/export.jsonl?state=running&amp;has_tag=x"' in html
+
+
+def test_other_projects_are_not_exported(as_member, other_project):
+    make_project(54)
+    add_job(project_id=54, spider="x", number=5)
+    add_job(number=6)
+    body = b"".join(as_member.get("/p/53/export.jsonl").streaming_content)
+    assert b"53/1/6" in body and b"54/" not in body
