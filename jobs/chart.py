@@ -19,7 +19,7 @@ def chart_of(figures: DailyFigures | None) -> dict | None:
     days = figures.days
     count = figures.last_day - figures.first_day + 1
     peak = max((sum(day.values()) for day in days.values()), default=0)
-    width, height = 100 / count, 100
+    width, height = 100 / count, 100.0
     empty = dict.fromkeys(STATES, 0)
     bars = []
     for index in range(count):

@@ -25,9 +25,9 @@ from django.db import models, transaction
 from .importing import import_lines
 from .jobmeta import now_ms
 from .models import ApiKey, JobCount, Membership, Project, digest_of
+from .timezones import DAY_MS
 
 SEED = 20260
-DAY_MS = 24 * 3600 * 1000
 MINUTE_MS = 60 * 1000
 HISTORY_DAYS = 183
 DEMO_USERNAME = "demo"

@@ -16,6 +16,7 @@ from .jobmeta import (
     METADATA_COLUMNS,
     TIME_FIELDS,
     MetadataError,
+    clean_spider_name,
     clean_state,
     loads_strict,
     split_metadata,
@@ -77,9 +78,7 @@ def parse_line(text, line_number):
         key = parse_job_key(data.get("key", ""))
         if "project" in data and data["project"] != key.project_id:
             raise MetadataError("project", f"project {data['project']!r} does not match the key {key}.")
-        spider_name = data.get("spider")
-        if not isinstance(spider_name, str) or not spider_name or len(spider_name) > 255:
-            raise MetadataError("spider", "spider must be the spider's name (1-255 characters).")
+        spider_name = clean_spider_name(data.get("spider"))
         if "state" not in data:
             raise MetadataError("state", "state is missing.")
         clean_state(data["state"])

@@ -275,6 +275,12 @@ def clean_tags(value, field="tags"):
     return tags
 
 
+def clean_spider_name(value, field="spider"):
+    if not isinstance(value, str) or not value or len(value) > MAX_TEXT:
+        raise MetadataError(field, f"{field} must be the spider's name (1-{MAX_TEXT} characters).")
+    return value
+
+
 def clean_state(value, field="state"):
     if value not in STATES:
         raise MetadataError(field, f"{field} must be one of {', '.join(STATES)}, not {value!r}.")

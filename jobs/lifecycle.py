@@ -30,10 +30,10 @@ from django.db import IntegrityError, connection, transaction
 from .counts import CountChanges
 from .jobmeta import (
     COLUMN_OF,
-    MAX_TEXT,
     METADATA_COLUMNS,
     TIME_FIELDS,
     MetadataError,
+    clean_spider_name,
     clean_tags,
     metadata_of,
     now_ms,
@@ -183,12 +183,6 @@ def _check_project(data, project):
         raise MetadataError("project", f"project {data['project']!r} is not project {project.pk}.")
 
 
-def _spider_name(value, field="spider"):
-    if not isinstance(value, str) or not value or len(value) > MAX_TEXT:
-        raise MetadataError(field, f"{field} must be the spider's name (1-{MAX_TEXT} characters).")
-    return value
-
-
 def _without_computed(data):
     return {name: value for name, value in data.items() if name not in COMPUTED_FIELDS}
 
@@ -199,7 +193,7 @@ def push_request(data, *, project):
         raise MetadataError("metadata", "a push line must be a JSON object.")
     if "spider" not in data:
         raise MetadataError("spider", "spider is required.")
-    spider_name = _spider_name(data["spider"])
+    spider_name = clean_spider_name(data["spider"])
     _check_project(data, project)
     columns, custom = split_metadata(_without_computed(data))
     return PushRequest(spider_name, columns, custom, data)
@@ -232,7 +226,7 @@ def metadata_change(data, *, project):
     if not isinstance(data, dict):
         raise MetadataError("metadata", "metadata must be a JSON object.")
     _check_project(data, project)
-    spider_name = _spider_name(data["spider"]) if "spider" in data else None
+    spider_name = clean_spider_name(data["spider"]) if "spider" in data else None
     columns, custom = split_metadata(_without_computed(data))
     state = columns.pop("state", None)
     return Change(state=state, columns=columns, custom=custom, spider_name=spider_name)
@@ -419,16 +413,6 @@ def push_jobs(*, project, pushes, now=None):
     return answers
 
 
-def remember_tags(pairs):
-    """Record (project_id, tag) pairs for the dashboard's tag autocomplete."""
-    # In sorted order, so concurrent writers insert (and lock) the same rows
-    # in the same order and cannot deadlock.
-    Tag.objects.bulk_create(
-        [Tag(project_id=project_id, name=name) for project_id, name in sorted(set(pairs))],
-        ignore_conflicts=True,
-    )
-
-
 # --- start, update, cancel ---------------------------------------------------
 
 
@@ -568,7 +552,7 @@ def cancel_jobs(*, project, keys, by, now=None):
     return len(results)
 
 
-# --- bulk actions (the dashboard) --------------------------------------------
+# --- bulk actions (the dashboard) and tags ---------------------------------
 
 
 def change_state(queryset, new_state, *, by=None):
@@ -596,6 +580,16 @@ def change_state(queryset, new_state, *, by=None):
         )
         counts.apply()
     return results
+
+
+def remember_tags(pairs):
+    """Record (project_id, tag) pairs for the dashboard's tag autocomplete."""
+    # In sorted order, so concurrent writers insert (and lock) the same rows
+    # in the same order and cannot deadlock.
+    Tag.objects.bulk_create(
+        [Tag(project_id=project_id, name=name) for project_id, name in sorted(set(pairs))],
+        ignore_conflicts=True,
+    )
 
 
 def _edit_tags(queryset, edit_tags):

@@ -17,7 +17,7 @@ from .filters import FILTER_PARAMS, JobFilter, filter_params
 from .jobmeta import LIST_COLUMNS
 from .keys import parse_job_key
 from .models import STATES, Job, JobCount, JobQuerySet, Project
-from .timezones import ms_from_local, utc_offset_ms
+from .timezones import DAY_MS, ms_from_local, utc_offset_ms
 
 PAGE_SIZE = 50
 # Above this many matches a count says "10,000+" instead of counting on
@@ -25,7 +25,6 @@ PAGE_SIZE = 50
 COUNT_CAP = 10_000
 NEW_JOBS_CAP = 99
 CHART_DAYS = 30
-DAY_MS = 86_400_000
 
 CURSOR_PARAMS = ("before", "after")
 PRESETS = {
@@ -186,15 +185,12 @@ class Page:
 
 def page_of(queryset: JobQuerySet, cursor: Cursor) -> Page:
     """One page of rows around the cursor: one index walk of PAGE_SIZE + 1 rows."""
+    position = cursor.position or (0, 0)  # set whenever a direction is
     if cursor.direction == "before":
-        rows = list(
-            queryset.before_key(*cursor.position).newest_first().values(*ROW_COLUMNS)[: PAGE_SIZE + 1]
-        )
+        rows = list(queryset.before_key(*position).newest_first().values(*ROW_COLUMNS)[: PAGE_SIZE + 1])
         return Page(rows[:PAGE_SIZE], newer=True, older=len(rows) > PAGE_SIZE)
     if cursor.direction == "after":
-        rows = list(
-            queryset.after_key(*cursor.position).order_by("ts", "id").values(*ROW_COLUMNS)[: PAGE_SIZE + 1]
-        )
+        rows = list(queryset.after_key(*position).order_by("ts", "id").values(*ROW_COLUMNS)[: PAGE_SIZE + 1])
         if len(rows) > PAGE_SIZE:
             return Page(rows[:PAGE_SIZE][::-1], newer=True, older=True)
         cursor.direction = None  # reached the newest jobs: that is the first page

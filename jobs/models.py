@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .fields import PostgresGinIndex, TagsField
+from .timezones import DAY_MS
 
 
 class State(models.TextChoices):
@@ -140,7 +141,7 @@ class JobQuerySet(models.QuerySet):
         `offset_ms` ahead of UTC: the dashboard's jobs-per-day chart.
         Bound the time range first: this reads every matching row."""
         day = models.ExpressionWrapper(
-            (models.F("ts") + offset_ms) / 86_400_000, output_field=models.BigIntegerField()
+            (models.F("ts") + offset_ms) / DAY_MS, output_field=models.BigIntegerField()
         )
         rows = self.order_by().annotate(day=day).values_list("day", "state").annotate(n=models.Count("pk"))
         return list(rows)

@@ -12,7 +12,7 @@ INTEGER_ARGUMENTS = ("startts", "endts")
 
 def api_snippets(*, base_url: str, list_path: str, project_id: int, filters: QueryDict) -> dict[str, str]:
     """{"curl": …, "python": …} for a /list call with `filters`."""
-    spiders = filters.getlist("spider") or [None]
+    spiders: list[str | None] = [*filters.getlist("spider")] or [None]
     curls = []
     for spider in spiders:
         one = filters.copy()

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 COOKIE = "tz"
 UTC = datetime.UTC
+DAY_MS = 86_400_000
 
 
 def zone_from_name(name: str) -> zoneinfo.ZoneInfo | None:

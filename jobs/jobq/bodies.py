@@ -13,6 +13,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 
 from ..jobmeta import MetadataError, loads_strict
+from ..lifecycle import LifecycleError
 from .errors import ApiError, invalid
 
 
@@ -75,9 +76,9 @@ def parse_body(body: bytes) -> object:
     return parse_json(text, "body")
 
 
-def line_error(number: int, exc: MetadataError) -> ApiError:
+def line_error(number: int, exc: MetadataError | LifecycleError) -> ApiError:
     return invalid(f"line {number}: {exc.message}", exc.field)
 
 
-def field_error(exc: MetadataError) -> ApiError:
+def field_error(exc: MetadataError | LifecycleError) -> ApiError:
     return invalid(exc.message, exc.field)

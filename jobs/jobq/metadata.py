@@ -5,7 +5,8 @@ value (null when absent). POST merges an object into the metadata (or sets
 one field); DELETE removes one field.
 """
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 
 from ..jobmeta import METADATA_COLUMNS, MetadataError, dumps_line, metadata_of
 from ..keys import JobKey
@@ -23,7 +24,7 @@ UNSETTABLE = ("key", "auth", "_key")
 @jobq_endpoint("GET", "POST", "DELETE", write={"POST", "DELETE"})
 def job_metadata(
     request: HttpRequest, project_id: int, spider_number: int, job_number: int, field: str | None = None
-) -> HttpResponse:
+) -> HttpResponseBase:
     project = project_for(request, project_id)
     key = JobKey(project.pk, spider_number, job_number)
     if request.method == "GET" or request.method == "HEAD":

@@ -36,7 +36,7 @@ def reject_conflicting_scalars(params: QueryDict, names: tuple[str, ...]) -> Non
 def first_error(form: forms.Form) -> tuple[str | None, str]:
     """(parameter, message) of a form's first error, for a 400."""
     for field, errors in form.errors.items():
-        return field, f"{field}: {' '.join(errors)}"
+        return field, f"{field}: {' '.join(str(error) for error in errors)}"
     return None, "invalid parameters"
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 
 import orjson
 from django.http import HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 
 JSONLINES = "application/x-jsonlines; charset=utf-8"
 JSON = "application/json"
@@ -17,9 +18,7 @@ def json_response(value: object, status: int = 200) -> HttpResponse:
     return HttpResponse(orjson.dumps(value), status=status, content_type=JSON)
 
 
-def jsonlines_response(
-    lines: Iterable[bytes] | Iterator[bytes], *, stream: bool = False
-) -> HttpResponse | StreamingHttpResponse:
+def jsonlines_response(lines: Iterable[bytes] | Iterator[bytes], *, stream: bool = False) -> HttpResponseBase:
     """JSON Lines: each item of `lines` is already one encoded line."""
     if stream:
         return StreamingHttpResponse(lines, content_type=JSONLINES)

@@ -102,17 +102,18 @@ def back_url_of(project, data):
 
 
 def selected_jobs(project, form, data):
-    """(queryset, selection text, error) of the jobs the request names."""
+    """(queryset, selection text) of the jobs the request names; a
+    ValidationError when "all jobs matching" comes with an invalid filter."""
     if form.cleaned_data["all"]:
         job_filter = JobFilter(data, project=project)
         if not job_filter.is_valid():
             errors = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in job_filter.errors.items())
-            return None, "", f"The filter is not valid ({errors})."
-        return job_filter.qs, filter_params(data).urlencode(), None
+            raise forms.ValidationError(f"The filter is not valid ({errors}).")
+        return job_filter.qs, filter_params(data).urlencode()
     keys = [str(key) for key in form.cleaned_data["key"] if key.project_id == project.pk]
     selection = QueryDict(mutable=True)
     selection.setlist("key", keys)
-    return Job.objects.for_project(project).filter(key__in=keys), selection.urlencode(), None
+    return Job.objects.for_project(project).filter(key__in=keys), selection.urlencode()
 
 
 def jobs_that_change(jobs, action, tag):
@@ -175,8 +176,9 @@ def bulk_action(request, project_id):
     if not form.is_valid():
         return render(request, template, context, status=invalid)
     action, tag = form.cleaned_data["action"], form.cleaned_data["tag"]
-    jobs, selection, error = selected_jobs(project, form, request.POST)
-    if error:
+    try:
+        jobs, selection = selected_jobs(project, form, request.POST)
+    except forms.ValidationError as error:
         form.add_error(None, error)
         return render(request, template, context, status=invalid)
     jobs = jobs_that_change(jobs, action, tag)
