@@ -3,7 +3,7 @@
 Every write that adds, removes or moves jobs between states calls
 `adjust_counts` inside its own transaction. An upsert that adds to the
 stored number works on PostgreSQL and SQLite alike; row-level triggers were
-10-30x slower on bulk writes (../shared/performance.md).
+10-30x slower on bulk writes (docs/performance.md).
 """
 
 from collections import Counter

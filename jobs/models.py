@@ -2,7 +2,7 @@
 
 Shaped for 10 million jobs per project: every job index leads with the
 project and ends with `ts DESC, id DESC`, so the first page of any filter
-reads only the rows it shows (see ../shared/performance.md).
+reads only the rows it shows (see docs/performance.md).
 """
 
 import hashlib
