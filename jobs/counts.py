@@ -7,14 +7,18 @@ stored number works on PostgreSQL and SQLite alike; row-level triggers were
 """
 
 from collections import Counter
+from collections.abc import Mapping
 from itertools import batched
 
 from django.db import connection
 
 from .models import JobCount
 
+# (project_id, spider_id, state): one counter row.
+CountKey = tuple[int, int, str]
 
-def adjust_counts(deltas):
+
+def adjust_counts(deltas: Mapping[CountKey, int]) -> None:
     """Add `deltas` ({(project_id, spider_id, state): change}) to the counters.
 
     Rows are written in key order so concurrent writers lock them in the same
@@ -34,20 +38,20 @@ def adjust_counts(deltas):
             )
 
 
-class CountChanges(Counter):
+class CountChanges(Counter[CountKey]):
     """Collects count changes while a write runs, then applies them at once."""
 
-    def added(self, project_id, spider_id, state):
+    def added(self, project_id: int, spider_id: int, state: str) -> None:
         self[(project_id, spider_id, state)] += 1
 
-    def removed(self, project_id, spider_id, state):
+    def removed(self, project_id: int, spider_id: int, state: str) -> None:
         self[(project_id, spider_id, state)] -= 1
 
-    def moved(self, project_id, spider_id, old_state, new_state):
+    def moved(self, project_id: int, spider_id: int, old_state: str, new_state: str) -> None:
         if old_state != new_state:
             self.removed(project_id, spider_id, old_state)
             self.added(project_id, spider_id, new_state)
 
-    def apply(self):
+    def apply(self) -> None:
         adjust_counts(self)
         self.clear()

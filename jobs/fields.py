@@ -7,21 +7,26 @@ uses `json_each` to give the same "has at least one of" semantics.
 """
 
 import json
+from collections.abc import Sequence
+from typing import Any
 
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.backends.ddl_references import Statement
+from django.db.models.sql.compiler import SQLCompiler
 
 
 class TagsField(models.Field):
     description = "A list of tags (text[] on PostgreSQL, JSON text on SQLite)"
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("default", list)
         kwargs.setdefault("blank", True)
         super().__init__(*args, **kwargs)
 
-    def deconstruct(self):
+    def deconstruct(self) -> tuple[str, str, Sequence[Any], dict[str, Any]]:
         name, path, args, kwargs = super().deconstruct()
         if kwargs.get("default") is list:
             del kwargs["default"]
@@ -29,10 +34,10 @@ class TagsField(models.Field):
             del kwargs["blank"]
         return name, path, args, kwargs
 
-    def db_type(self, connection):
+    def db_type(self, connection: BaseDatabaseWrapper) -> str:
         return "text[]" if connection.vendor == "postgresql" else "text"
 
-    def get_db_prep_value(self, value, connection, prepared=False):
+    def get_db_prep_value(self, value: Any, connection: BaseDatabaseWrapper, prepared: bool = False) -> Any:
         if value is None:
             value = []
         value = list(value)
@@ -40,19 +45,19 @@ class TagsField(models.Field):
             return value
         return json.dumps(value, ensure_ascii=False)
 
-    def from_db_value(self, value, expression, connection):
+    def from_db_value(self, value: Any, expression: Any, connection: BaseDatabaseWrapper) -> list[str]:
         if value is None:
             return []
         if isinstance(value, str):
             return json.loads(value)
         return value
 
-    def to_python(self, value):
+    def to_python(self, value: Any) -> list[str]:
         if isinstance(value, str):
             return json.loads(value)
         return list(value or [])
 
-    def value_to_string(self, obj):
+    def value_to_string(self, obj: models.Model) -> str:
         return json.dumps(self.value_from_object(obj), ensure_ascii=False)
 
 
@@ -63,7 +68,11 @@ class Overlap(models.Lookup):
     lookup_name = "overlap"
     prepare_rhs = False
 
-    def as_sql(self, compiler, connection):
+    # django-stubs allows only str and int parameters; PostgreSQL binds the
+    # list of tags as one text[] parameter.
+    def as_sql(  # type: ignore[override]
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper
+    ) -> tuple[str, Sequence[Any]]:
         lhs, lhs_params = self.process_lhs(compiler, connection)
         values = [str(value) for value in self.rhs]
         if not values:
@@ -81,12 +90,21 @@ class PostgresGinIndex(GinIndex):
     """A GIN index on PostgreSQL; nothing on SQLite, which has no GIN indexes
     (and stores tags as JSON text there, see TagsField)."""
 
-    def create_sql(self, model, schema_editor, using="", **kwargs):
+    def create_sql(
+        self,
+        model: type[models.Model],
+        schema_editor: BaseDatabaseSchemaEditor,
+        using: str = "",
+        **kwargs: Any,
+    ) -> Statement:
         if schema_editor.connection.vendor != "postgresql":
             return Statement("SELECT 1")
         return super().create_sql(model, schema_editor, using=using, **kwargs)
 
-    def remove_sql(self, model, schema_editor, **kwargs):
+    # django-stubs says Index.remove_sql returns str; Django returns a Statement.
+    def remove_sql(  # type: ignore[override]
+        self, model: type[models.Model], schema_editor: BaseDatabaseSchemaEditor, **kwargs: Any
+    ) -> Statement | str:
         if schema_editor.connection.vendor != "postgresql":
             return Statement("SELECT 1")
         return super().remove_sql(model, schema_editor, **kwargs)

@@ -6,28 +6,33 @@ django-filter's `.qs` silently drops invalid fields: callers check
 `is_valid()` first and answer 400 (API) or show the form error (page).
 """
 
+from collections.abc import Mapping
 from functools import cached_property
+from typing import Any
 
 import django_filters
 from django import forms
 from django.core.validators import ProhibitNullCharactersValidator
 from django.http import QueryDict
+from django.utils.datastructures import MultiValueDict
 
 from .jobmeta import MAX_TEXT
-from .keys import INT64_MAX, INT64_MIN, parse_job_key
-from .models import Job, JobCount, JobQuerySet, Spider, State
+from .keys import INT64_MAX, INT64_MIN, JobKey, parse_job_key
+from .models import Job, JobCount, JobQuerySet, Project, Spider, State
 
 
 class ListWidget(forms.TextInput):
     """Reads every value of a repeated GET parameter."""
 
-    def value_from_datadict(self, data, files, name):
+    def value_from_datadict(
+        self, data: Mapping[str, Any], files: MultiValueDict[str, Any], name: str
+    ) -> list[Any]:
         if hasattr(data, "getlist"):
             return data.getlist(name)
         value = data.get(name)
         return value if isinstance(value, list) else ([] if value is None else [value])
 
-    def format_value(self, value):
+    def format_value(self, value: object) -> None:
         return None
 
 
@@ -36,17 +41,17 @@ class NameListField(forms.Field):
 
     widget = ListWidget
 
-    def to_python(self, value):
+    def to_python(self, value: object) -> list[str]:
         if not value:
             return []
-        names = []
+        names: list[str] = []
         for name in value if isinstance(value, list) else [value]:
             name = str(name).strip()
             if name and name not in names:
                 names.append(name)
         return names
 
-    def validate(self, value):
+    def validate(self, value: list[str]) -> None:
         for name in value:
             ProhibitNullCharactersValidator()(name)
             if len(name) > MAX_TEXT:
@@ -54,7 +59,7 @@ class NameListField(forms.Field):
 
 
 class Int64Field(forms.IntegerField):
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("min_value", INT64_MIN)
         kwargs.setdefault("max_value", INT64_MAX)
         super().__init__(**kwargs)
@@ -63,7 +68,7 @@ class Int64Field(forms.IntegerField):
 class StateField(django_filters.fields.MultipleChoiceField):
     """States, with empty values (`state=`) ignored like every other empty parameter."""
 
-    def to_python(self, value):
+    def to_python(self, value: Any) -> list[str]:
         return [state for state in super().to_python(value) if state]
 
 
@@ -74,7 +79,7 @@ class StateFilter(django_filters.MultipleChoiceFilter):
 class NameListFilter(django_filters.Filter):
     field_class = NameListField
 
-    def filter(self, qs, value):
+    def filter(self, qs: JobQuerySet, value: list[str]) -> JobQuerySet:
         if not value:
             return qs
         return super().filter(qs, value)
@@ -99,7 +104,7 @@ class JobFilter(django_filters.FilterSet):
         model = Job
         fields: list[str] = []
 
-    def __init__(self, data=None, *, project, **kwargs):
+    def __init__(self, data: Mapping[str, Any] | None = None, *, project: Project, **kwargs: Any) -> None:
         kwargs.setdefault("queryset", Job.objects.for_project(project))
         super().__init__(data, **kwargs)
         self.project = project
@@ -121,10 +126,10 @@ class JobFilter(django_filters.FilterSet):
     def filter_queryset(self, queryset: JobQuerySet) -> JobQuerySet:
         return super().filter_queryset(queryset).in_states(self.states)
 
-    def filter_state(self, queryset, name, value):
+    def filter_state(self, queryset: JobQuerySet, name: str, value: list[str]) -> JobQuerySet:
         return queryset  # applied with the default in filter_queryset
 
-    def filter_spider(self, queryset, name, value):
+    def filter_spider(self, queryset: JobQuerySet, name: str, value: list[str]) -> JobQuerySet:
         return queryset.filter(spider_id__in=self.spider_ids)
 
     @cached_property
@@ -139,7 +144,7 @@ class JobFilter(django_filters.FilterSet):
         data = self.form.cleaned_data
         return not any(data.get(name) not in (None, [], "") for name in NOT_COUNTED_FILTERS)
 
-    def count(self):
+    def count(self) -> int:
         """The number of matching jobs, from the counters when they can tell."""
         if self.counted_by_counters():
             return JobCount.objects.total(self.project, self.states, self.spider_names or None)
@@ -164,7 +169,8 @@ def filter_params(params: QueryDict) -> QueryDict:
 
 
 class JobKeyField(forms.CharField):
-    def to_python(self, value):
+    # A CharField whose clean value is a JobKey rather than the text.
+    def to_python(self, value: Any) -> JobKey | None:  # type: ignore[override]
         value = super().to_python(value)
         if value in self.empty_values:
             return None
@@ -175,7 +181,7 @@ class JobKeyField(forms.CharField):
 
 
 class JobKeyListField(NameListField):
-    def clean(self, value):
+    def clean(self, value: Any) -> list[JobKey]:
         keys = []
         for text in self.to_python(value):
             try:
@@ -194,18 +200,18 @@ class ListParamsForm(forms.Form):
     key = JobKeyListField(required=False)
     jobmeta = NameListField(required=False)
 
-    def __init__(self, data, *, project):
+    def __init__(self, data: Mapping[str, Any], *, project: Project) -> None:
         super().__init__(data)
         self.project = project
 
-    def _clean_own_key(self, key, field):
+    def _clean_own_key(self, key: JobKey, field: str) -> JobKey:
         if key.project_id != self.project.pk:
             raise forms.ValidationError(f"{key} is not a job of project {self.project.pk}.")
         return key
 
-    def clean_stop(self):
+    def clean_stop(self) -> JobKey | None:
         key = self.cleaned_data["stop"]
         return key and self._clean_own_key(key, "stop")
 
-    def clean_key(self):
+    def clean_key(self) -> list[JobKey]:
         return [self._clean_own_key(key, "key") for key in self.cleaned_data["key"]]

@@ -10,6 +10,8 @@ stream `values()` rows without building model instances.
 import json
 import math
 import time
+from collections.abc import Mapping, Sequence
+from typing import Any, NoReturn
 
 import orjson
 
@@ -97,11 +99,11 @@ STATS_FOR_SUMMARY = {
 MAX_TEXT = 255
 
 
-def now_ms():
+def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def dumps_line(obj):
+def dumps_line(obj: object) -> bytes:
     """One compact JSON line, UTF-8, with its newline."""
     return orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
 
@@ -109,9 +111,9 @@ def dumps_line(obj):
 # --- reading: columns -> JobQ shapes -------------------------------------
 
 
-def metadata_of(row, spider_name):
+def metadata_of(row: Mapping[str, Any], spider_name: str) -> dict[str, Any]:
     """The job's whole metadata, as GET /jobs/<key> answers it."""
-    data = {"project": row["project_id"], "spider": spider_name, "state": row["state"]}
+    data: dict[str, Any] = {"project": row["project_id"], "spider": spider_name, "state": row["state"]}
     for name in TIME_FIELDS:
         if row[name] is not None:
             data[name] = row[name]
@@ -129,7 +131,7 @@ def metadata_of(row, spider_name):
     return data
 
 
-def columns_for(jobmeta):
+def columns_for(jobmeta: Sequence[str] | None) -> tuple[str, ...]:
     """The columns a list line needs, with or without `jobmeta` fields."""
     if not jobmeta:
         return LIST_COLUMNS
@@ -141,9 +143,11 @@ def columns_for(jobmeta):
     return tuple(columns)
 
 
-def list_line(row, spider_names, now, jobmeta=None):
+def list_line(
+    row: Mapping[str, Any], spider_names: Mapping[int, str], now: int, jobmeta: Sequence[str] | None = None
+) -> dict[str, Any]:
     """A job as one line of /list, /summary and /jobsummary."""
-    line = {"key": row["key"], "ts": row["ts"], "state": row["state"]}
+    line: dict[str, Any] = {"key": row["key"], "ts": row["ts"], "state": row["state"]}
     if not jobmeta:
         line["spider"] = spider_names.get(row["spider_id"])
         line["elapsed"] = now - row["ts"]
@@ -186,31 +190,34 @@ def list_line(row, spider_names, now, jobmeta=None):
 class MetadataError(ValueError):
     """A metadata value that jobq cannot store; `field` names it."""
 
-    def __init__(self, field, message):
+    # Set by lifecycle.update_jobs: the index of the update at fault.
+    line: int
+
+    def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
         self.message = message
 
 
-def _reject_big_int(text):
+def _reject_big_int(text: str) -> int:
     value = int(text)
     if not INT64_MIN <= value <= INT64_MAX:
         raise ValueError(f"the integer {text} is outside the 64-bit range")
     return value
 
 
-def _reject_constant(name):
+def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _reject_infinite(text):
+def _reject_infinite(text: str) -> float:
     value = float(text)
     if math.isinf(value):
         raise ValueError(f"the number {text} is too large for a float")
     return value
 
 
-def loads_strict(text):
+def loads_strict(text: str | bytes) -> Any:
     """Parse JSON, refusing integers outside 64 bits and NaN/Infinity (also
     as 1e400), which would not survive storage and output unchanged."""
     value = json.loads(
@@ -226,7 +233,7 @@ def loads_strict(text):
     return value
 
 
-def has_nul(value):
+def has_nul(value: object) -> bool:
     """True when a NUL character hides anywhere in a JSON value: PostgreSQL
     refuses it in text and jsonb, SQLite would keep it; refuse it on both."""
     if isinstance(value, str):
@@ -238,7 +245,9 @@ def has_nul(value):
     return False
 
 
-def _int(field, value, low=INT64_MIN, high=INT64_MAX, nullable=True):
+def _int(
+    field: str, value: object, low: int = INT64_MIN, high: int = INT64_MAX, nullable: bool = True
+) -> int | None:
     if value is None and nullable:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -246,7 +255,7 @@ def _int(field, value, low=INT64_MIN, high=INT64_MAX, nullable=True):
     return value
 
 
-def _text(field, value):
+def _text(field: str, value: object) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
@@ -256,7 +265,7 @@ def _text(field, value):
     return value
 
 
-def clean_tags(value, field="tags"):
+def clean_tags(value: object, field: str = "tags") -> list[str]:
     """A list of distinct tags in their first order."""
     if value is None:
         return []
@@ -264,7 +273,7 @@ def clean_tags(value, field="tags"):
         value = [value]
     if not isinstance(value, list):
         raise MetadataError(field, f"{field} must be a list of strings.")
-    tags = []
+    tags: list[str] = []
     for tag in value:
         if not isinstance(tag, str) or not tag:
             raise MetadataError(field, f"{field} must be a list of non-empty strings.")
@@ -275,19 +284,19 @@ def clean_tags(value, field="tags"):
     return tags
 
 
-def clean_spider_name(value, field="spider"):
+def clean_spider_name(value: object, field: str = "spider") -> str:
     if not isinstance(value, str) or not value or len(value) > MAX_TEXT:
         raise MetadataError(field, f"{field} must be the spider's name (1-{MAX_TEXT} characters).")
     return value
 
 
-def clean_state(value, field="state"):
+def clean_state(value: object, field: str = "state") -> str:
     if value not in STATES:
         raise MetadataError(field, f"{field} must be one of {', '.join(STATES)}, not {value!r}.")
     return value
 
 
-def split_metadata(data):
+def split_metadata(data: object) -> tuple[dict[str, Any], dict[str, Any]]:
     """Validate a metadata object and split it into (columns, custom).
 
     `columns` maps column names to clean values for the standard fields that
@@ -298,7 +307,8 @@ def split_metadata(data):
         raise MetadataError("metadata", "metadata must be a JSON object.")
     if has_nul(data):
         raise MetadataError("metadata", "metadata must not contain NUL characters.")
-    columns, custom = {}, {}
+    columns: dict[str, Any] = {}
+    custom: dict[str, Any] = {}
     for field, value in data.items():
         if field in IDENTITY_FIELDS:
             continue
@@ -325,9 +335,9 @@ def split_metadata(data):
     return columns, custom
 
 
-def summary_figures(scrapystats, custom):
+def summary_figures(scrapystats: object, custom: Mapping[str, Any]) -> dict[str, int | None]:
     """items/pages/errors: sent explicitly, or read from the Scrapy stats."""
-    figures = {}
+    figures: dict[str, int | None] = {}
     for name, stat in STATS_FOR_SUMMARY.items():
         value = custom.get(name)
         if value is None and isinstance(scrapystats, dict):
@@ -338,6 +348,6 @@ def summary_figures(scrapystats, custom):
     return figures
 
 
-def export_line(row, spider_name):
+def export_line(row: Mapping[str, Any], spider_name: str) -> dict[str, Any]:
     """A job as `export_jobs` writes it and `import_jobs` reads it back."""
     return {"key": row["key"], "ts": row["ts"], **metadata_of(row, spider_name)}

@@ -1,7 +1,7 @@
 """Job keys: "<project>/<spider>/<number>", three positive 64-bit integers,
 and the 64-bit bounds that every id and every integer jobq stores keeps."""
 
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -11,11 +11,11 @@ class JobKey(NamedTuple):
     spider_number: int
     number: int
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.project_id}/{self.spider_number}/{self.number}"
 
 
-def _positive(part):
+def _positive(part: str) -> int:
     # isdigit() alone would accept other scripts' digits; keys are ASCII.
     if not (part.isascii() and part.isdigit()):
         raise ValueError
@@ -25,7 +25,7 @@ def _positive(part):
     return value
 
 
-def parse_job_key(text):
+def parse_job_key(text: object) -> JobKey:
     """The JobKey of "53/7/81"; ValueError with a readable message otherwise."""
     parts = str(text).split("/")
     try:
@@ -39,12 +39,13 @@ def parse_job_key(text):
         ) from None
 
 
-def parse_spider_key(text):
+def parse_spider_key(text: object) -> tuple[int, int]:
     """(project_id, spider_number) of "53/7"; ValueError otherwise."""
     parts = str(text).split("/")
     try:
         if len(parts) != 2:
             raise ValueError
-        return tuple(_positive(part) for part in parts)
+        # Two parts, checked just above: mypy cannot carry the length over.
+        return cast(tuple[int, int], tuple(_positive(part) for part in parts))
     except ValueError:
         raise ValueError(f"{str(text)[:40]!r} is not a spider key (project/spider).") from None

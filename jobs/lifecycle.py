@@ -22,7 +22,9 @@ Validation happens before any write: `push_request`, `update_request` and
 touching the database.
 """
 
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 from django.db import IntegrityError, connection, transaction
@@ -40,20 +42,20 @@ from .jobmeta import (
     split_metadata,
     summary_figures,
 )
-from .keys import parse_job_key, parse_spider_key
-from .models import Job, Spider, State, Tag
+from .keys import JobKey, parse_job_key, parse_spider_key
+from .models import Job, JobQuerySet, Project, Spider, State, Tag
 
 ACTIVE_STATES = (State.PENDING, State.RUNNING)
 # Rows locked and written per round trip when a change covers many jobs.
 CHUNK_SIZE = 1000
 # The `*_by` column that records who moved a job into a state.
-BY_COLUMN = {
+BY_COLUMN: dict[str, str] = {
     State.PENDING: "scheduled_by",
     State.RUNNING: "started_by",
     State.FINISHED: "completed_by",
 }
 # What a removed standard field goes back to (the model's defaults).
-RESET_VALUE = {"priority": 2, "units": 1, "tags": []}
+RESET_VALUE: dict[str, Any] = {"priority": 2, "units": 1, "tags": []}
 # Fields that DELETE /jobs/…/<field> may not remove: the job's identity,
 # its state, and the record of its transitions.
 NOT_REMOVABLE = frozenset({"project", "spider", "key", "state", "auth", "_key", *TIME_FIELDS})
@@ -62,12 +64,17 @@ BASE_COLUMNS = ("id", "key", "project_id", "spider_id", "state", "ts", *TIME_FIE
 CANCELLED = "cancelled"
 # Computed by jobq, never stored as sent: a list line posted back carries them.
 COMPUTED_FIELDS = frozenset({"ts", "elapsed"})
+# What the edit engine does to one row (a dict of column values) at a given time.
+RowEdit = Callable[[dict[str, Any], int], None]
 
 
 class LifecycleError(ValueError):
     """A write that the database state refuses (e.g. a `unique` conflict)."""
 
-    def __init__(self, message, *, field=None):
+    # Set by update_jobs: the index of the update at fault.
+    line: int
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
@@ -88,13 +95,13 @@ class Change:
     """
 
     state: str | None = None
-    columns: dict = field(default_factory=dict)
-    custom: dict = field(default_factory=dict)
-    removed: frozenset = frozenset()
+    columns: dict[str, Any] = field(default_factory=dict)
+    custom: dict[str, Any] = field(default_factory=dict)
+    removed: frozenset[str] = frozenset()
     by: str | None = None
     spider_name: str | None = None
 
-    def needed_columns(self):
+    def needed_columns(self) -> set[str]:
         """The columns `apply` reads or writes, beyond BASE_COLUMNS."""
         columns = set(self.columns)
         if self.custom or self.removed or self.by:
@@ -105,7 +112,7 @@ class Change:
             columns.update(("scrapystats", "meta", "items", "pages", "errors"))
         return columns
 
-    def apply(self, row, now, spider_names=None):
+    def apply(self, row: dict[str, Any], now: int, spider_names: Mapping[int, str] | None = None) -> None:
         """Change `row` (a dict of column values) in place."""
         if (
             self.spider_name is not None
@@ -118,6 +125,7 @@ class Change:
         previous = row["state"]
         moved = self.state is not None and self.state != previous
         if moved:
+            assert self.state is not None  # `moved` implies it; mypy cannot see that
             _move(row, self.state, now)
         # An explicit new time for the state the job is in is when it entered
         # it. The same time sent back (JobMeta.save() repeats every field)
@@ -143,11 +151,11 @@ class Change:
             row.update(summary_figures(row["scrapystats"], row["meta"]))
 
 
-def _touches_figures(custom, removed):
+def _touches_figures(custom: Mapping[str, Any], removed: Collection[str]) -> bool:
     return any(name in custom or name in removed for name in ("items", "pages", "errors"))
 
 
-def _move(row, state, now):
+def _move(row: dict[str, Any], state: str, now: int) -> None:
     """The transition itself: `ts` and `<state>_time` become now, except that a
     restored job (deleted -> finished) keeps the time it really finished."""
     restored = row["state"] == State.DELETED and state == State.FINISHED
@@ -163,9 +171,9 @@ class PushRequest:
     and the line as sent (the duplicate answer repeats it)."""
 
     spider_name: str
-    columns: dict
-    custom: dict
-    request: dict
+    columns: dict[str, Any]
+    custom: dict[str, Any]
+    request: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -178,16 +186,16 @@ class UpdateRequest:
     change: Change
 
 
-def _check_project(data, project):
+def _check_project(data: Mapping[str, Any], project: Project) -> None:
     if "project" in data and data["project"] != project.pk and str(data["project"]) != str(project.pk):
         raise MetadataError("project", f"project {data['project']!r} is not project {project.pk}.")
 
 
-def _without_computed(data):
+def _without_computed(data: Mapping[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in data.items() if name not in COMPUTED_FIELDS}
 
 
-def push_request(data, *, project):
+def push_request(data: object, *, project: Project) -> PushRequest:
     """A PushRequest of one push line, or MetadataError."""
     if not isinstance(data, dict):
         raise MetadataError("metadata", "a push line must be a JSON object.")
@@ -199,13 +207,13 @@ def push_request(data, *, project):
     return PushRequest(spider_name, columns, custom, data)
 
 
-def update_request(data, *, project):
+def update_request(data: object, *, project: Project) -> UpdateRequest:
     """An UpdateRequest of one update line, or MetadataError."""
     if not isinstance(data, dict):
         raise MetadataError("metadata", "an update line must be a JSON object.")
     if not isinstance(data.get("key"), str):
         raise MetadataError("key", "key must be a job key (P/S/J) or a spider (P/S).")
-    spider_number = None
+    spider_number: int | None = None
     try:
         if data["key"].count("/") == 1:
             project_id, spider_number = parse_spider_key(data["key"])
@@ -218,7 +226,7 @@ def update_request(data, *, project):
     return UpdateRequest(data["key"], spider_number, metadata_change(data, project=project))
 
 
-def metadata_change(data, *, project):
+def metadata_change(data: object, *, project: Project) -> Change:
     """The Change that a metadata object asks for: what `update` lines and
     POST /jobs/… send. Identity fields must match the job: the project here,
     the spider when the change is applied; `key`, `auth` and `_key` are left
@@ -232,7 +240,7 @@ def metadata_change(data, *, project):
     return Change(state=state, columns=columns, custom=custom, spider_name=spider_name)
 
 
-def removal_change(name):
+def removal_change(name: str) -> Change:
     """The Change that removes one metadata field (DELETE /jobs/…/<field>)."""
     if name in NOT_REMOVABLE:
         raise MetadataError(name, f"{name} cannot be removed.")
@@ -245,14 +253,14 @@ def removal_change(name):
 # --- the edit engine ---------------------------------------------------------
 
 
-def _encode(value):
+def _encode(value: object) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
-def _write_rows(changed):
+def _write_rows(changed: Iterable[tuple[dict[str, Any], dict[str, Any]]]) -> None:
     """Write [(row, {column: value})]: rows with the same new values go in
     one UPDATE, so a state change over many jobs is a few statements."""
-    groups = {}
+    groups: dict[tuple[tuple[str, bytes], ...], tuple[dict[str, Any], list[int]]] = {}
     for row, values in changed:
         signature = tuple(sorted((name, _encode(value)) for name, value in values.items()))
         groups.setdefault(signature, (values, []))[1].append(row["id"])
@@ -264,9 +272,13 @@ def _write_rows(changed):
 _UNSET = object()
 
 
-def _edit_rows(rows, edit, counts, now):
+def _edit_rows(
+    rows: Iterable[dict[str, Any]], edit: RowEdit, counts: CountChanges, now: int
+) -> list[tuple[str, str]]:
     """Apply edit(row, now) to loaded rows; write what changed and note the
     counter moves. Returns [(key, prevstate)] for every row."""
+    results: list[tuple[str, str]]
+    changed: list[tuple[dict[str, Any], dict[str, Any]]]
     results, changed = [], []
     for row in rows:
         before = dict(row)
@@ -288,7 +300,9 @@ def _edit_rows(rows, edit, counts, now):
     return results
 
 
-def _edit_queryset(queryset, edit, counts, now, *, columns=()):
+def _edit_queryset(
+    queryset: JobQuerySet, edit: RowEdit, counts: CountChanges, now: int, *, columns: Iterable[str] = ()
+) -> list[tuple[str, str]]:
     """Lock the jobs of `queryset` a chunk at a time, in id order, and edit them.
 
     Most selections fit in one chunk: one locked read. A bigger one reads the
@@ -299,7 +313,7 @@ def _edit_queryset(queryset, edit, counts, now, *, columns=()):
     """
     wanted = tuple(dict.fromkeys((*BASE_COLUMNS, *columns)))
 
-    def locked(jobs):
+    def locked(jobs: JobQuerySet) -> list[dict[str, Any]]:
         return list(jobs.order_by("pk").select_for_update(no_key=True).values(*wanted)[:CHUNK_SIZE])
 
     rows = locked(queryset)
@@ -316,7 +330,7 @@ def _edit_queryset(queryset, edit, counts, now, *, columns=()):
 # --- push --------------------------------------------------------------------
 
 
-def _next_job_number(spider_id):
+def _next_job_number(spider_id: int) -> int:
     """Take the spider's next job number. The UPDATE locks the spider row until
     the transaction ends, so concurrent pushes queue and never share a number."""
     table = connection.ops.quote_name(Spider._meta.db_table)
@@ -329,7 +343,7 @@ def _next_job_number(spider_id):
         return cursor.fetchone()[0]
 
 
-def _insert_job(project, spider, push, now):
+def _insert_job(project: Project, spider: Spider, push: PushRequest, now: int) -> Job:
     number = _next_job_number(spider.pk)
     columns = {**push.columns}
     state = columns.setdefault("state", State.PENDING)
@@ -351,14 +365,16 @@ def _insert_job(project, spider, push, now):
     return job
 
 
-def _is_unique_conflict(exc):
+def _is_unique_conflict(exc: IntegrityError) -> bool:
     """True when `job_active_unique` refused a write. PostgreSQL names the
     constraint; SQLite names its columns."""
     text = str(exc)
     return "job_active_unique" in text or "jobs_job.unique_key" in text
 
 
-def push_jobs(*, project, pushes, now=None):
+def push_jobs(
+    *, project: Project, pushes: Sequence[PushRequest], now: int | None = None
+) -> list[dict[str, Any]]:
     """Create a job for each PushRequest, in order, in one transaction.
 
     Returns one answer per push: `{"key": …, "auth": None}`, or for a push
@@ -367,13 +383,15 @@ def push_jobs(*, project, pushes, now=None):
     created for it, and no job number is used up).
     """
     now = now or now_ms()
+    answers: list[dict[str, Any]]
+    tags: set[tuple[int, str]]
     answers, counts, tags = [], CountChanges(), set()
     # New spiders get their ids before the push's own transaction: `ensure`
     # locks the project row FOR UPDATE, and holding that lock while waiting
     # for a spider row deadlocks against a push whose commit checks its
     # foreign key to the project. A spider id given out for a push that then
     # fails is harmless (like /ids/…?create=1).
-    spiders = {}
+    spiders: dict[str, Spider] = {}
     for push in pushes:
         if push.spider_name not in spiders:
             spiders[push.spider_name] = Spider.objects.ensure(project, push.spider_name)
@@ -416,7 +434,9 @@ def push_jobs(*, project, pushes, now=None):
 # --- start, update, cancel ---------------------------------------------------
 
 
-def start_next_job(*, project, change=None, now=None):
+def start_next_job(
+    *, project: Project, change: Change | None = None, now: int | None = None
+) -> dict[str, Any] | None:
     """Move the oldest pending job of the project to running and return its
     metadata plus `key` and `auth`; None when nothing is pending.
 
@@ -447,15 +467,18 @@ def start_next_job(*, project, change=None, now=None):
     return {**metadata_of(row, spider_name), "key": row["key"], "auth": None}
 
 
-def _jobs_for(project, update, spider_ids):
+def _jobs_for(project: Project, update: UpdateRequest, spider_ids: Mapping[int, int] | None) -> JobQuerySet:
     jobs = Job.objects.for_project(project)
     if update.spider_number is None:
         return jobs.filter(key=update.key)
+    assert spider_ids is not None  # update_jobs looks them up when an update names a spider
     spider_id = spider_ids.get(update.spider_number)
     return jobs.filter(spider_id=spider_id).exclude(state=State.DELETED) if spider_id else jobs.none()
 
 
-def update_jobs(*, project, updates, now=None):
+def update_jobs(
+    *, project: Project, updates: Sequence[UpdateRequest], now: int | None = None
+) -> list[tuple[str, str]]:
     """Apply UpdateRequests in order, in one transaction; returns
     [(key, prevstate)] for every job matched, in order (a spider's jobs by id).
 
@@ -464,6 +487,9 @@ def update_jobs(*, project, updates, now=None):
     job would become active while another active job holds its `unique`.
     """
     now = now or now_ms()
+    results: list[tuple[str, str]]
+    spider_ids: dict[int, int] | None
+    names: dict[int, str] | None
     counts, results = CountChanges(), []
     spider_ids = names = None
     if any(update.spider_number is not None for update in updates):
@@ -485,7 +511,7 @@ def update_jobs(*, project, updates, now=None):
         for index, update in enumerate(updates):
             change = update.change
 
-            def edit(row, now, change=change):
+            def edit(row: dict[str, Any], now: int, change: Change = change) -> None:
                 change.apply(row, now, names)
 
             try:
@@ -505,7 +531,7 @@ def update_jobs(*, project, updates, now=None):
     return results
 
 
-def edit_job(*, project, key, change, now=None):
+def edit_job(*, project: Project, key: JobKey | str, change: Change, now: int | None = None) -> bool:
     """Apply one Change to the job with that key; False when there is none."""
     now = now or now_ms()
     counts = CountChanges()
@@ -522,7 +548,7 @@ def edit_job(*, project, key, change, now=None):
     return bool(results)
 
 
-def cancel_jobs(*, project, keys, by, now=None):
+def cancel_jobs(*, project: Project, keys: Iterable[JobKey | str], by: str, now: int | None = None) -> int:
     """Cancel the jobs with these keys; returns how many were pending or running.
 
     A pending job becomes finished with close reason `cancelled`. A running
@@ -535,7 +561,7 @@ def cancel_jobs(*, project, keys, by, now=None):
     finish = Change(state=State.FINISHED, columns={"close_reason": CANCELLED}, custom={"cancelled_by": by})
     mark = Change(custom={"cancelled_by": by})
 
-    def edit(row, now):
+    def edit(row: dict[str, Any], now: int) -> None:
         (finish if row["state"] == State.PENDING else mark).apply(row, now)
 
     with transaction.atomic():
@@ -555,7 +581,7 @@ def cancel_jobs(*, project, keys, by, now=None):
 # --- bulk actions (the dashboard) and tags ---------------------------------
 
 
-def change_state(queryset, new_state, *, by=None):
+def change_state(queryset: JobQuerySet, new_state: str, *, by: str | None = None) -> list[tuple[str, str]]:
     """Move every job of `queryset` to `new_state`, in one transaction.
 
     Used for delete (`deleted`) and restore (`finished`: see the module
@@ -582,7 +608,7 @@ def change_state(queryset, new_state, *, by=None):
     return results
 
 
-def remember_tags(pairs):
+def remember_tags(pairs: Iterable[tuple[int, str]]) -> None:
     """Record (project_id, tag) pairs for the dashboard's tag autocomplete."""
     # In sorted order, so concurrent writers insert (and lock) the same rows
     # in the same order and cannot deadlock.
@@ -592,12 +618,12 @@ def remember_tags(pairs):
     )
 
 
-def _edit_tags(queryset, edit_tags):
+def _edit_tags(queryset: JobQuerySet, edit_tags: Callable[[list[str]], list[str]]) -> list[int]:
     """Apply edit_tags(old) -> new to each job's tags; returns the ids of the
     projects whose jobs changed, one per job changed."""
-    changed = []
+    changed: list[int] = []
 
-    def edit(row, now):
+    def edit(row: dict[str, Any], now: int) -> None:
         tags = edit_tags(row["tags"])
         if tags != row["tags"]:
             row["tags"] = tags
@@ -608,7 +634,7 @@ def _edit_tags(queryset, edit_tags):
     return changed
 
 
-def add_tags(queryset, tags):
+def add_tags(queryset: JobQuerySet, tags: list[str]) -> int:
     """Add `tags` to every job of `queryset`, in one transaction; returns how
     many jobs changed. A tag a job already has is not repeated."""
     tags = clean_tags(tags)
@@ -618,8 +644,8 @@ def add_tags(queryset, tags):
     return len(changed)
 
 
-def remove_tags(queryset, tags):
+def remove_tags(queryset: JobQuerySet, tags: list[str]) -> int:
     """Remove `tags` from every job of `queryset`; returns how many jobs changed."""
-    tags = set(clean_tags(tags))
+    unwanted = set(clean_tags(tags))
     with transaction.atomic():
-        return len(_edit_tags(queryset, lambda old: [tag for tag in old if tag not in tags]))
+        return len(_edit_tags(queryset, lambda old: [tag for tag in old if tag not in unwanted]))

@@ -8,6 +8,8 @@ reads only the rows it shows (see docs/performance.md).
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Self
 
 from django.conf import settings
 from django.db import models, transaction
@@ -16,6 +18,10 @@ from django.utils import timezone
 
 from .fields import PostgresGinIndex, TagsField
 from .timezones import DAY_MS
+
+if TYPE_CHECKING:
+    # What settings.AUTH_USER_MODEL names (django-stubs resolves it the same way).
+    from django.contrib.auth.models import User
 
 
 class State(models.TextChoices):
@@ -44,11 +50,11 @@ class Project(models.Model):
     class Meta:
         ordering = ["id"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.id} {self.name}".strip()
 
     @property
-    def label(self):
+    def label(self) -> str:
         return self.name or f"Project {self.id}"
 
 
@@ -66,18 +72,18 @@ class Membership(models.Model):
             models.UniqueConstraint(fields=["project", "user"], name="membership_unique"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.user} in {self.project_id} ({self.role})"
 
 
-class SpiderQuerySet(models.QuerySet):
-    def names(self, project):
+class SpiderQuerySet(models.QuerySet["Spider", "Spider"]):
+    def names(self, project: "Project") -> dict[int, str]:
         """{spider pk: name} of a project: lines name spiders without a join."""
         return dict(self.filter(project=project).values_list("pk", "name"))
 
-    def ensure(self, project, name):
+    def ensure(self, project: "Project", name: str) -> "Spider":
         """The project's spider of that name, created with the next id if new."""
-        spider = self.filter(project=project, name=name).first()
+        spider: Spider | None = self.filter(project=project, name=name).first()
         if spider is not None:
             return spider
         with transaction.atomic():
@@ -113,30 +119,30 @@ class Spider(models.Model):
             models.UniqueConstraint(fields=["project", "number"], name="spider_number_unique"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.name
 
 
-class JobQuerySet(models.QuerySet):
-    def for_project(self, project):
+class JobQuerySet(models.QuerySet["Job", "Job"]):
+    def for_project(self, project: Project) -> Self:
         """Jobs of one project: every index starts with the project."""
         return self.filter(project=project)
 
-    def in_states(self, states):
+    def in_states(self, states: Iterable[str]) -> Self:
         return self.filter(state__in=list(states))
 
-    def newest_first(self):
+    def newest_first(self) -> Self:
         """Most recent `ts` first, ties broken by id: the order every index ends with."""
         return self.order_by("-ts", "-id")
 
-    def capped_count(self, cap):
+    def capped_count(self, cap: int) -> int:
         """min(number of jobs, cap + 1) in one query: `count(*)` over a
         `LIMIT cap + 1` subquery, so the database stops reading after
         cap + 1 rows (13-18 ms at 10M jobs where count(*) takes seconds).
         The caller shows "cap+" when the answer is above cap."""
         return self.order_by().values("pk")[: cap + 1].count()
 
-    def per_day_by_state(self, *, offset_ms=0):
+    def per_day_by_state(self, *, offset_ms: int = 0) -> list[tuple[int, str, int]]:
         """[(day, state, n)] with day = whole days since the epoch in a zone
         `offset_ms` ahead of UTC: the dashboard's jobs-per-day chart.
         Bound the time range first: this reads every matching row."""
@@ -146,7 +152,7 @@ class JobQuerySet(models.QuerySet):
         rows = self.order_by().annotate(day=day).values_list("day", "state").annotate(n=models.Count("pk"))
         return list(rows)
 
-    def after_key(self, ts, job_id):
+    def after_key(self, ts: int, job_id: int) -> Self:
         """Jobs newer than the job at (ts, id), for `stop=`.
 
         The redundant `ts >= ts` bounds the index scan, so the database stops
@@ -154,19 +160,19 @@ class JobQuerySet(models.QuerySet):
         """
         return self.filter(Q(ts__gt=ts) | Q(ts=ts, id__gt=job_id), ts__gte=ts)
 
-    def before_key(self, ts, job_id):
+    def before_key(self, ts: int, job_id: int) -> Self:
         """Jobs older than the job at (ts, id): the keyset cursor for the next page."""
         return self.filter(Q(ts__lt=ts) | Q(ts=ts, id__lt=job_id), ts__lte=ts)
 
-    def runs_of_spider(self, job):
+    def runs_of_spider(self, job: "Job") -> Self:
         """The live (not deleted) jobs of the job's spider, for the index job_spider_ts."""
         return self.filter(project_id=job.project_id, spider_id=job.spider_id).exclude(state=State.DELETED)
 
-    def previous_run(self, job):
+    def previous_run(self, job: "Job") -> "Job | None":
         """The spider's run just before `job` in (ts, id) order, or None: one index step."""
         return self.runs_of_spider(job).before_key(job.ts, job.id).newest_first().only("key").first()
 
-    def next_run(self, job):
+    def next_run(self, job: "Job") -> "Job | None":
         """The spider's run just after `job` in (ts, id) order, or None: one index step."""
         return self.runs_of_spider(job).after_key(job.ts, job.id).order_by("ts", "id").only("key").first()
 
@@ -231,19 +237,23 @@ class Job(models.Model):
             PostgresGinIndex(fields=["tags"], name="job_tags_gin"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.key
 
 
-class JobCountQuerySet(models.QuerySet):
-    def total(self, project, states, spider_names=None):
+class JobCountQuerySet(models.QuerySet["JobCount", "JobCount"]):
+    def total(
+        self, project: Project, states: Iterable[str], spider_names: Iterable[str] | None = None
+    ) -> int:
         """Jobs of the project in `states` (of the named spiders): one index lookup."""
         counts = self.filter(project=project, state__in=list(states))
         if spider_names is not None:
             counts = counts.filter(spider__name__in=spider_names)
         return counts.aggregate(total=models.Sum("n"))["total"] or 0
 
-    def by_state(self, project, spider=None, spider_names=None):
+    def by_state(
+        self, project: Project, spider: Spider | None = None, spider_names: Iterable[str] | None = None
+    ) -> dict[str, int]:
         """{state: count} for every state, zeros included; of one spider, or
         of the named spiders (the dashboard's spider filter)."""
         counts = self.filter(project=project)
@@ -271,7 +281,7 @@ class JobCount(models.Model):
             models.UniqueConstraint(fields=["project", "spider", "state"], name="jobcount_unique"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.project_id}/{self.spider_id} {self.state}: {self.n}"
 
 
@@ -279,8 +289,8 @@ class JobCount(models.Model):
 TAG_SUGGESTIONS = 500
 
 
-class TagQuerySet(models.QuerySet):
-    def suggestions(self, project, typed=""):
+class TagQuerySet(models.QuerySet["Tag", "Tag"]):
+    def suggestions(self, project: Project, typed: str = "") -> list[str]:
         """The project's tag names containing `typed`, by name, at most
         TAG_SUGGESTIONS: the (project, name) unique index walks them in order."""
         tags = self.filter(project=project).order_by("name")
@@ -302,19 +312,19 @@ class Tag(models.Model):
             models.UniqueConstraint(fields=["project", "name"], name="tag_unique"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.name
 
 
-def digest_of(raw_key):
+def digest_of(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
-class ApiKeyQuerySet(models.QuerySet):
-    def active(self):
+class ApiKeyQuerySet(models.QuerySet["ApiKey", "ApiKey"]):
+    def active(self) -> Self:
         return self.filter(revoked_at__isnull=True)
 
-    def find(self, raw_key):
+    def find(self, raw_key: str) -> "ApiKey | None":
         """The active key whose digest matches, or None. A key owned by a
         deactivated user is not active either."""
         digest = digest_of(raw_key)
@@ -352,11 +362,18 @@ class ApiKey(models.Model):
         verbose_name = "API key"
         ordering = ["-created_at"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.name or 'key'} ({self.prefix}…)"
 
     @classmethod
-    def generate(cls, *, projects, name="", user=None, read_only=False):
+    def generate(
+        cls,
+        *,
+        projects: Iterable[Project],
+        name: str = "",
+        user: "User | None" = None,
+        read_only: bool = False,
+    ) -> tuple["ApiKey", str]:
         """Create a key and return (key, raw): the raw key exists only here.
 
         32 hex characters, like Scrapy Cloud's keys, so every client accepts it.
@@ -369,7 +386,7 @@ class ApiKey(models.Model):
         return key, raw
 
     @property
-    def is_active(self):
+    def is_active(self) -> bool:
         return self.revoked_at is None
 
 
@@ -394,7 +411,7 @@ class BulkAction(models.Model):
     class Meta:
         ordering = ["-created_at"]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.get_action_display()} on {self.count} jobs"
 
 
@@ -429,5 +446,5 @@ class SyncCursor(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.source_url} {self.source_project} -> {self.into_project} {self.state}: {self.newest_key or '-'}"
