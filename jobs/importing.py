@@ -7,7 +7,9 @@ lines twice changes nothing. Lines are written in batches, one transaction
 each; a bad line stops the import, and nothing of its batch is written.
 """
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import transaction
 
@@ -22,7 +24,7 @@ from .jobmeta import (
     split_metadata,
     summary_figures,
 )
-from .keys import parse_job_key
+from .keys import JobKey, parse_job_key
 from .lifecycle import remember_tags
 from .models import Job, Project, Spider
 
@@ -34,7 +36,7 @@ WRITTEN_COLUMNS = [
 
 
 class ImportLineError(ValueError):
-    def __init__(self, line_number, message):
+    def __init__(self, line_number: int, message: str) -> None:
         super().__init__(f"line {line_number}: {message}")
         self.line_number = line_number
         self.message = message
@@ -45,13 +47,13 @@ class ImportSummary:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
-    projects: set = field(default_factory=set)
+    projects: set[int] = field(default_factory=set)
 
     @property
-    def total(self):
+    def total(self) -> int:
         return self.created + self.updated + self.unchanged
 
-    def __str__(self):
+    def __str__(self) -> str:
         return (
             f"{self.total} jobs read: {self.created} created, {self.updated} updated, "
             f"{self.unchanged} unchanged, in {len(self.projects)} project(s)."
@@ -61,12 +63,12 @@ class ImportSummary:
 @dataclass
 class ParsedJob:
     line_number: int
-    key: object
+    key: JobKey
     spider_name: str
-    columns: dict
+    columns: dict[str, Any]
 
 
-def parse_line(text, line_number):
+def parse_line(text: str, line_number: int) -> ParsedJob:
     """A ParsedJob of one line, or ImportLineError naming what is wrong."""
     try:
         data = loads_strict(text)
@@ -103,7 +105,7 @@ def parse_line(text, line_number):
     return ParsedJob(line_number, key, spider_name, full)
 
 
-def _spiders_for(batch):
+def _spiders_for(batch: Sequence[ParsedJob]) -> dict[tuple[int, int], Spider]:
     """{(project_id, number): Spider}, creating what is missing. A name that
     another spider of the project already uses is an error on that line."""
     project_ids = {job.key.project_id for job in batch}
@@ -135,12 +137,12 @@ def _spiders_for(batch):
     return spiders
 
 
-def _keep_ids_ahead(spiders, batch):
+def _keep_ids_ahead(spiders: Mapping[tuple[int, int], Spider], batch: Sequence[ParsedJob]) -> None:
     """New spiders and jobs must never reuse an imported id."""
     for project_id in {job.key.project_id for job in batch}:
         top = max(job.key.spider_number for job in batch if job.key.project_id == project_id)
         Project.objects.filter(pk=project_id, last_spider_number__lt=top).update(last_spider_number=top)
-    tops = {}
+    tops: dict[int, int] = {}
     for job in batch:
         spider = spiders[(job.key.project_id, job.key.spider_number)]
         tops[spider.pk] = max(tops.get(spider.pk, 0), job.key.number)
@@ -149,7 +151,7 @@ def _keep_ids_ahead(spiders, batch):
 
 
 @transaction.atomic
-def write_batch(batch, summary):
+def write_batch(batch: Iterable[ParsedJob], summary: ImportSummary) -> None:
     # Later lines for the same key win, as if applied one after the other.
     batch = list({str(job.key): job for job in batch}.values())
     spiders = _spiders_for(batch)
@@ -160,6 +162,8 @@ def write_batch(batch, summary):
         )
     }
     counts = CountChanges()
+    new_jobs: list[Job]
+    changed_jobs: list[Job]
     new_jobs, changed_jobs = [], []
     for job in batch:
         key = str(job.key)
@@ -192,14 +196,19 @@ def write_batch(batch, summary):
     summary.projects.update(job.key.project_id for job in batch)
 
 
-def import_lines(lines, *, batch_size=BATCH_SIZE, progress=None):
+def import_lines(
+    lines: Iterable[str],
+    *,
+    batch_size: int = BATCH_SIZE,
+    progress: Callable[[ImportSummary], object] | None = None,
+) -> ImportSummary:
     """Import an iterable of text lines; returns an ImportSummary.
 
     Raises ImportLineError at the first bad line: the batches before it are
     written, nothing of its own batch is.
     """
     summary = ImportSummary()
-    batch = []
+    batch: list[ParsedJob] = []
     for line_number, text in enumerate(lines, start=1):
         if not text.strip():
             continue

@@ -34,9 +34,12 @@ changes without a change of state (its ts stays), or jobs imported on the
 source with a ts older than the cursor.
 """
 
+import builtins
 import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, overload
 from urllib.parse import urlsplit
 
 import orjson
@@ -44,7 +47,7 @@ from django.db import transaction
 from requests.exceptions import HTTPError
 from scrapinghub.hubstorage import HubstorageClient
 
-from .importing import ImportLineError, ImportSummary, parse_line, write_batch
+from .importing import ImportLineError, ImportSummary, ParsedJob, parse_line, write_batch
 from .jobmeta import STANDARD_FIELDS
 from .keys import JobKey, parse_job_key
 from .models import Job, State, SyncCursor
@@ -73,9 +76,9 @@ class StateSummary:
     written: ImportSummary = field(default_factory=ImportSummary)
     stale: int = 0
     vanished: int = 0
-    refused: list = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
 
-    def __str__(self):
+    def __str__(self) -> str:
         w = self.written
         text = f"{self.listed} listed, "
         if self.fetched:
@@ -93,23 +96,23 @@ class StateSummary:
 
 @dataclass
 class SyncSummary:
-    states: dict = field(default_factory=dict)
+    states: dict[str, StateSummary] = field(default_factory=dict)
 
-    def of(self, state):
+    def of(self, state: str) -> StateSummary:
         return self.states.setdefault(state, StateSummary())
 
     @property
-    def listed(self):
+    def listed(self) -> int:
         return sum(s.listed for s in self.states.values())
 
     @property
-    def fetched(self):
+    def fetched(self) -> int:
         return sum(s.fetched for s in self.states.values())
 
-    def count(self, name):
+    def count(self, name: str) -> int:
         return sum(getattr(s.written, name) for s in self.states.values())
 
-    def __str__(self):
+    def __str__(self) -> str:
         parts = "; ".join(f"{state}: {summary}" for state, summary in self.states.items())
         return (
             f"{self.listed} jobs listed, {self.fetched} metadata fetched: "
@@ -127,7 +130,15 @@ class Source:
     gets its own client.
     """
 
-    def __init__(self, url, apikey, project_id, *, max_retries=None, max_retry_time=None):
+    def __init__(
+        self,
+        url: str,
+        apikey: str,
+        project_id: int,
+        *,
+        max_retries: int | None = None,
+        max_retry_time: float | None = None,
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise SyncError(f"{url!r} is not an http(s) URL")
@@ -147,20 +158,25 @@ class Source:
             "max_retry_time": max_retry_time,
         }
         self._local = threading.local()
-        self._clients = []
+        self._clients: list[HubstorageClient] = []
 
-    def client(self):
+    def client(self) -> HubstorageClient:
         client = getattr(self._local, "client", None)
         if client is None:
             client = self._local.client = HubstorageClient(**self._options)
             self._clients.append(client)
         return client
 
-    def close(self):
+    def close(self) -> None:
         for client in self._clients:
             client.session.close()
 
-    def _call(self, what, function, *, missing_ok=False):
+    # Only a call with missing_ok can answer None (for a 404).
+    @overload
+    def _call[T](self, what: str, function: Callable[[], T]) -> T: ...
+    @overload
+    def _call[T](self, what: str, function: Callable[[], T], *, missing_ok: bool) -> T | None: ...
+    def _call[T](self, what: str, function: Callable[[], T], *, missing_ok: bool = False) -> T | None:
         try:
             return function()
         except HTTPError as exc:
@@ -175,20 +191,20 @@ class Source:
                 detail = response.text[:200]
             raise SyncError(f"{what}: {response.status_code} {detail}".strip()) from None
 
-    def list(self, **params):
+    def list(self, **params: object) -> builtins.list[dict[str, Any]]:
         """One page of /jobq/<project>/list, as a list of dicts."""
         params = {name: value for name, value in params.items() if value is not None}
         jobq = self.client().get_project(self.project_id).jobq
         return self._call(f"list {params}", lambda: list(jobq.list(**params)))
 
-    def metadata(self, key):
+    def metadata(self, key: str) -> dict[str, Any] | None:
         """GET /jobs/<key>, or None when the job no longer exists."""
         job = self.client().get_job(key)
         # An empty answer is a job that is gone, as a 404 is.
         return self._call(f"metadata of {key}", lambda: dict(job.metadata), missing_ok=True) or None
 
 
-def cursor_for(source_url, source_project, into_project, state):
+def cursor_for(source_url: str, source_project: int, into_project: int, state: str) -> SyncCursor:
     return SyncCursor.objects.get_or_create(
         source_url=source_url.rstrip("/"),
         source_project=source_project,
@@ -197,7 +213,16 @@ def cursor_for(source_url, source_project, into_project, state):
     )[0]
 
 
-def pages_down(source, *, state, endts=None, stop=None, startts=None, page_size=PAGE_SIZE, jobmeta=None):
+def pages_down(
+    source: Source,
+    *,
+    state: str,
+    endts: int | None = None,
+    stop: str | None = None,
+    startts: int | None = None,
+    page_size: int = PAGE_SIZE,
+    jobmeta: list[str] | None = None,
+) -> Iterator[tuple[list[dict[str, Any]], int]]:
     """Pages of list lines in `state`, newest first, from `endts` (exclusive)
     down to `stop` (exclusive) and `startts` (inclusive).
 
@@ -211,7 +236,7 @@ def pages_down(source, *, state, endts=None, stop=None, startts=None, page_size=
     A page shorter than asked ends the listing.
     """
     common = {"state": state, "stop": stop, "jobmeta": jobmeta}
-    seen = set()  # keys already yielded whose ts is the next page's top
+    seen: set[str] = set()  # keys already yielded whose ts is the next page's top
     while True:
         lines = source.list(**common, startts=startts, endts=endts, count=page_size)
         if len(lines) == page_size and lines[0]["ts"] == lines[-1]["ts"]:
@@ -243,15 +268,15 @@ class Mirror:
 
     def __init__(
         self,
-        source,
+        source: Source,
         *,
-        into,
-        metadata=FULL,
-        meta_fields=(),
-        workers=DEFAULT_WORKERS,
-        page_size=PAGE_SIZE,
-        progress=None,
-    ):
+        into: int,
+        metadata: str = FULL,
+        meta_fields: Iterable[str] = (),
+        workers: int = DEFAULT_WORKERS,
+        page_size: int = PAGE_SIZE,
+        progress: Callable[[SyncSummary], object] | None = None,
+    ) -> None:
         self.source = source
         self.into = into
         self.mode = metadata
@@ -263,28 +288,30 @@ class Mirror:
         self.summary = SyncSummary()
         self._pool = ThreadPoolExecutor(workers) if metadata == FULL and workers > 1 else None
 
-    def close(self):
+    def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
     # --- keys ---
 
-    def local_key(self, source_key):
+    def local_key(self, source_key: str) -> str:
         key = parse_job_key(source_key)
         return str(JobKey(self.into, key.spider_number, key.number))
 
-    def source_key(self, local_key):
+    def source_key(self, local_key: str) -> str:
         key = parse_job_key(local_key)
         return str(JobKey(self.source.project_id, key.spider_number, key.number))
 
     # --- metadata ---
 
-    def _fetch(self, keys):
+    def _fetch(self, keys: list[str]) -> list[dict[str, Any] | None]:
         if self._pool is None:
             return [self.source.metadata(key) for key in keys]
         return list(self._pool.map(self.source.metadata, keys))
 
-    def complete(self, lines, state_summary):
+    def complete(
+        self, lines: list[dict[str, Any]], state_summary: StateSummary
+    ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         """(list line, full metadata) of each job, without the ones gone since."""
         if self.mode == LIST:
             return [(line, self._from_list_line(line)) for line in lines]
@@ -294,12 +321,12 @@ class Mirror:
         return [(line, meta) for line, meta in zip(lines, found, strict=True) if meta is not None]
 
     @staticmethod
-    def _from_list_line(line):
+    def _from_list_line(line: Mapping[str, Any]) -> dict[str, Any]:
         meta = {name: value for name, value in line.items() if name not in ("key", "ts", "elapsed")}
         meta.setdefault("tags", [])
         return meta
 
-    def to_import_line(self, line, meta):
+    def to_import_line(self, line: Mapping[str, Any], meta: Mapping[str, Any]) -> dict[str, Any]:
         """The importer's line for a job: its metadata with the local key and
         project, and its ts. When the job changed state between the list and
         the fetch, the time it entered the new state is its ts."""
@@ -310,7 +337,13 @@ class Mirror:
 
     # --- writing ---
 
-    def write(self, pairs, state_summary, cursor=None, cursor_fields=()):
+    def write(
+        self,
+        pairs: Iterable[tuple[dict[str, Any], dict[str, Any]]],
+        state_summary: StateSummary,
+        cursor: SyncCursor | None = None,
+        cursor_fields: Iterable[str] = (),
+    ) -> None:
         """Upsert the jobs and save the cursor in one transaction."""
         jobs = [self.to_import_line(line, meta) for line, meta in pairs]
         local = {
@@ -331,7 +364,7 @@ class Mirror:
         # passes raced with a change on the source) is never moved back.
         fresh = [job for job in jobs if local_ts.get(job["key"], -1) <= job["ts"]]
         state_summary.stale += len(jobs) - len(fresh)
-        parsed = []
+        parsed: list[ParsedJob] = []
         for number, job in enumerate(fresh, 1):
             try:
                 parsed.append(parse_line(orjson.dumps(job).decode(), number))
@@ -353,7 +386,7 @@ class Mirror:
 
     # --- passes ---
 
-    def sync_state(self, cursor):
+    def sync_state(self, cursor: SyncCursor) -> None:
         state = cursor.state
         state_summary = self.summary.of(state)
         if state in RELISTED_STATES:
@@ -361,23 +394,25 @@ class Mirror:
             return
         bound = self._bound(cursor)
         if cursor.pass_top_key:
+            # _walk saves pass_low_ts with pass_top_key; mypy cannot know that.
+            assert cursor.pass_low_ts is not None
             # Finish the pass an earlier run left half-way.
             self._walk(cursor, state_summary, endts=cursor.pass_low_ts + 1, **bound)
         self._walk(cursor, state_summary, **self._bound(cursor))
 
-    def _bound(self, cursor):
+    def _bound(self, cursor: SyncCursor) -> dict[str, Any]:
         """stop= at the newest key copied, while that job is still where it
         was; startts= at its ts in any case, so a stop key that moved (the
         job was deleted since) never hides the jobs newer than the cursor."""
         if not cursor.newest_key:
             return {}
-        bound = {"startts": cursor.newest_ts}
+        bound: dict[str, Any] = {"startts": cursor.newest_ts}
         still = self.source.list(key=cursor.newest_key, state=cursor.state, jobmeta=["state"])
         if still and still[0]["ts"] == cursor.newest_ts:
             bound["stop"] = cursor.newest_key
         return bound
 
-    def _walk(self, cursor, state_summary, **bounds):
+    def _walk(self, cursor: SyncCursor, state_summary: StateSummary, **bounds: Any) -> None:
         for lines, low in pages_down(
             self.source, state=cursor.state, page_size=self.page_size, jobmeta=self.jobmeta, **bounds
         ):
@@ -392,9 +427,9 @@ class Mirror:
             cursor.pass_top_key, cursor.pass_top_ts, cursor.pass_low_ts = "", None, None
             cursor.save()
 
-    def _relist(self, cursor, state_summary):
-        listed = set()
-        newest = None
+    def _relist(self, cursor: SyncCursor, state_summary: StateSummary) -> None:
+        listed: set[str] = set()
+        newest: dict[str, Any] | None = None
         for lines, _low in pages_down(
             self.source, state=cursor.state, page_size=self.page_size, jobmeta=self.jobmeta
         ):
@@ -426,20 +461,20 @@ class Mirror:
 
 def sync_project(
     *,
-    source_url,
-    apikey,
-    project,
-    into=None,
-    states=None,
-    metadata=FULL,
-    meta_fields=(),
-    workers=DEFAULT_WORKERS,
-    page_size=PAGE_SIZE,
-    max_retries=None,
-    max_retry_time=None,
-    reset=False,
-    progress=None,
-):
+    source_url: str,
+    apikey: str,
+    project: int,
+    into: int | None = None,
+    states: Iterable[str] | None = None,
+    metadata: str = FULL,
+    meta_fields: Iterable[str] = (),
+    workers: int = DEFAULT_WORKERS,
+    page_size: int = PAGE_SIZE,
+    max_retries: int | None = None,
+    max_retry_time: float | None = None,
+    reset: bool = False,
+    progress: Callable[[SyncSummary], object] | None = None,
+) -> SyncSummary:
     """Copy a source project's jobs into the local project `into` (default:
     the same id); returns a SyncSummary. See the module docstring.
 
@@ -471,7 +506,7 @@ def sync_project(
     return mirror.summary
 
 
-def progress_line(summary):
+def progress_line(summary: SyncSummary) -> str:
     """One line of progress, for a terminal that rewrites it in place."""
     return (
         f"\r{summary.listed} listed, {summary.fetched} fetched, {summary.count('created')} copied, "
