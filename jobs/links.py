@@ -1,6 +1,8 @@
 """URLs of the dashboard's pages, built in one place: the job list with a
 filter, a job's page, and the list narrowed by one more value."""
 
+from collections.abc import Iterable
+
 from django.http import QueryDict
 from django.urls import reverse
 
@@ -21,7 +23,7 @@ def job_list_path(project: Project) -> str:
     return reverse("job-list", kwargs={"project_id": project.pk})
 
 
-def job_list_url(project: Project, states=ALL_BUT_DELETED, **filters: str) -> str:
+def job_list_url(project: Project, states: Iterable[str] = ALL_BUT_DELETED, **filters: str) -> str:
     """The project's job list showing `states` (and any other filter given)."""
     query = QueryDict(mutable=True)
     query.setlist("state", list(states))

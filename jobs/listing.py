@@ -8,9 +8,12 @@ every URL the page shows is also a valid API query.
 """
 
 import datetime
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
+from django.db.models import QuerySet
 from django.http import QueryDict
 
 from .filters import FILTER_PARAMS, JobFilter, filter_params
@@ -59,8 +62,8 @@ def canonical_query(params: QueryDict, *, now: int) -> tuple[QueryDict, list[str
     the JobQ `startts`/`endts`, empty values and unknown parameters dropped,
     parameters in a fixed order. A canonical URL is a valid JobQ /list
     query plus an optional cursor."""
-    values = {}
-    errors = []
+    values: dict[str, list[str]] = {}
+    errors: list[str] = []
     for name in FILTER_PARAMS + CURSOR_PARAMS:
         found = [value for value in params.getlist(name) if value.strip()]
         if found:
@@ -157,7 +160,7 @@ class ListRequest:
         return filter_params(self.query)
 
     @property
-    def cleaned(self) -> dict:
+    def cleaned(self) -> dict[str, Any]:
         return self.jobfilter.form.cleaned_data
 
     @property
@@ -177,7 +180,7 @@ def parse_list_request(project: Project, params: QueryDict, *, now: int) -> List
 
 @dataclass
 class Page:
-    rows: list[dict] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
     # Whether pages exist on each side of this one.
     newer: bool = False
     older: bool = False
@@ -209,7 +212,7 @@ class StateCounts:
     def text(self, state: str) -> str:
         return capped_text(self.counts[state], self.capped)
 
-    def matching(self, states: list[str]) -> dict:
+    def matching(self, states: list[str]) -> dict[str, Any]:
         """The total over `states`, as the page's match count shows it."""
         total = sum(self.counts[state] for state in states)
         over = self.capped and any(self.counts[state] > COUNT_CAP for state in states)
@@ -263,7 +266,9 @@ class DailyFigures:
     days: dict[int, dict[str, int]]
 
 
-def daily_figures(queryset: JobQuerySet, cleaned: dict, newest_ts: int | None) -> DailyFigures | None:
+def daily_figures(
+    queryset: JobQuerySet, cleaned: Mapping[str, Any], newest_ts: int | None
+) -> DailyFigures | None:
     """CHART_DAYS days of the filter ending at its `endts`, or at its newest
     job. Bounded in time: this reads every matching job of those days."""
     if newest_ts is None:
@@ -284,6 +289,6 @@ def daily_figures(queryset: JobQuerySet, cleaned: dict, newest_ts: int | None) -
     return DailyFigures(first_day, last_day, days)
 
 
-def export_rows(jobfilter: JobFilter) -> JobQuerySet:
+def export_rows(jobfilter: JobFilter) -> QuerySet[Job, dict[str, Any]]:
     """Every job of a valid filter, newest first, as list-line columns."""
     return jobfilter.qs.newest_first().values(*LIST_COLUMNS)

@@ -14,7 +14,8 @@ from functools import wraps
 
 from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
@@ -24,6 +25,16 @@ from .errors import ApiError, forbidden, method_not_allowed, not_found, unauthor
 
 # Recording every use would be a write per request; once a minute is enough.
 LAST_USED_PRECISION = timedelta(minutes=1)
+
+# A JobQ view: a request (and the URL's arguments) in, an answer out.
+View = Callable[..., HttpResponseBase]
+
+
+class ApiRequest(HttpRequest):
+    """The request a `jobq_endpoint` view receives: it carries its API key.
+    Never instantiated; it names the attribute the decorator sets, for mypy."""
+
+    api_key: ApiKey
 
 
 def raw_key_from(request: HttpRequest) -> str | None:
@@ -79,7 +90,7 @@ def throttle(key: ApiKey) -> None:
         )
 
 
-def jobq_endpoint(*methods: str, write: bool | set[str] = False) -> Callable:
+def jobq_endpoint(*methods: str, write: bool | set[str] = False) -> Callable[[View], View]:
     """An API view: method check (405 with Allow), API key (401), write
     permission (403), and ApiError turned into its JSON answer.
 
@@ -89,10 +100,10 @@ def jobq_endpoint(*methods: str, write: bool | set[str] = False) -> Callable:
     if "GET" in allowed:
         allowed.add("HEAD")
 
-    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    def decorator(view: View) -> View:
         @csrf_exempt
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
             try:
                 if request.method not in allowed:
                     raise method_not_allowed(str(request.method), allowed)
@@ -103,6 +114,7 @@ def jobq_endpoint(*methods: str, write: bool | set[str] = False) -> Callable:
                 writes = write is True or (isinstance(write, set) and request.method in write)
                 if writes and key.read_only:
                     raise forbidden("This API key is read-only.")
+                # This is the step that makes the request an ApiRequest.
                 request.api_key = key  # type: ignore[attr-defined]
                 return view(request, *args, **kwargs)
             except ApiError as error:
@@ -113,11 +125,11 @@ def jobq_endpoint(*methods: str, write: bool | set[str] = False) -> Callable:
     return decorator
 
 
-def project_for(request: HttpRequest, project_id: int) -> Project:
+def project_for(request: ApiRequest, project_id: int) -> Project:
     """The project, if the request's key may see it; the same 404 otherwise."""
     if project_id > INT64_MAX:
         raise not_found(f"Project {project_id} not found.")
-    key = request.api_key  # type: ignore[attr-defined]
+    key = request.api_key
     projects = Project.objects.filter(pk=project_id, api_keys=key)
     if key.user is not None and not key.user.is_staff:
         # A person's key reaches no further than the person: leaving a
@@ -129,9 +141,10 @@ def project_for(request: HttpRequest, project_id: int) -> Project:
     return project
 
 
-def requester(request: HttpRequest) -> str:
+def requester(request: ApiRequest) -> str:
     """Who asked, as recorded in `cancelled_by`: the key's user, else its name."""
-    key = request.api_key  # type: ignore[attr-defined]
+    key = request.api_key
     if key.user_id is not None:
+        assert key.user is not None  # a set user_id is a loaded user; mypy cannot tie the two
         return key.user.get_username()
     return key.name or f"key {key.prefix}"

@@ -5,6 +5,8 @@ value (null when absent). POST merges an object into the metadata (or sets
 one field); DELETE removes one field.
 """
 
+from typing import Any
+
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
@@ -12,7 +14,7 @@ from ..jobmeta import METADATA_COLUMNS, MetadataError, dumps_line, metadata_of
 from ..keys import JobKey
 from ..lifecycle import Change, LifecycleError, edit_job, metadata_change, removal_change
 from ..models import Job, Project, Spider
-from .auth import jobq_endpoint, project_for
+from .auth import ApiRequest, jobq_endpoint, project_for
 from .bodies import field_error, parse_body, read_body
 from .errors import invalid, method_not_allowed, not_found
 from .responses import json_response, jsonlines_response
@@ -23,7 +25,7 @@ UNSETTABLE = ("key", "auth", "_key")
 
 @jobq_endpoint("GET", "POST", "DELETE", write={"POST", "DELETE"})
 def job_metadata(
-    request: HttpRequest, project_id: int, spider_number: int, job_number: int, field: str | None = None
+    request: ApiRequest, project_id: int, spider_number: int, job_number: int, field: str | None = None
 ) -> HttpResponseBase:
     project = project_for(request, project_id)
     key = JobKey(project.pk, spider_number, job_number)
@@ -42,7 +44,7 @@ def job_metadata(
     return jsonlines_response([])
 
 
-def read_metadata(key: JobKey) -> dict:
+def read_metadata(key: JobKey) -> dict[str, Any]:
     row = Job.objects.filter(key=str(key)).values(*METADATA_COLUMNS).first()
     if row is None:
         raise not_found(f"Job {key} not found.")

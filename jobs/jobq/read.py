@@ -4,14 +4,19 @@ Filters are the one JobFilter the dashboard uses too; an invalid parameter
 is a 400 naming it, never ignored.
 """
 
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
 from django import forms
 from django.db import transaction
-from django.http import QueryDict
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http.response import HttpResponseBase
 
 from ..filters import JobFilter, ListParamsForm
 from ..jobmeta import MAX_TEXT, columns_for, dumps_line, list_line, now_ms
-from ..models import STATES, Job, JobCount, Spider, State
-from .auth import jobq_endpoint, project_for
+from ..models import STATES, Job, JobCount, JobQuerySet, Project, Spider, State
+from .auth import ApiRequest, jobq_endpoint, project_for
 from .errors import bad_parameter, forbidden
 from .responses import json_response, jsonlines_response
 
@@ -40,7 +45,7 @@ def first_error(form: forms.Form) -> tuple[str | None, str]:
     return None, "invalid parameters"
 
 
-def valid_filter(request, project):
+def valid_filter(request: HttpRequest, project: Project) -> JobFilter:
     reject_conflicting_scalars(request.GET, SCALAR_PARAMS)
     jobfilter = JobFilter(request.GET, project=project)
     if not jobfilter.is_valid():
@@ -48,14 +53,14 @@ def valid_filter(request, project):
     return jobfilter
 
 
-def valid_list_params(request, project):
+def valid_list_params(request: HttpRequest, project: Project) -> dict[str, Any]:
     params = ListParamsForm(request.GET, project=project)
     if not params.is_valid():
         raise bad_parameter(*first_error(params))
     return params.cleaned_data
 
 
-def window(queryset, *, start, count):
+def window(queryset: JobQuerySet, *, start: int, count: int) -> JobQuerySet:
     """Rows start..start+count of a newest-first queryset."""
     queryset = queryset.newest_first()
     if start >= DEFERRED_JOIN_FROM:
@@ -64,7 +69,9 @@ def window(queryset, *, start, count):
     return queryset[start : start + count]
 
 
-def stream_lines(rows, spider_names, jobmeta, *, stream):
+def stream_lines(
+    rows: QuerySet[Job, dict[str, Any]], spider_names: Mapping[int, str], jobmeta: list[str], *, stream: bool
+) -> list[bytes] | Iterator[bytes]:
     """Encode rows as list lines; inside a transaction when streaming, so that
     PostgreSQL sends rows as it finds them instead of materialising a
     WITH HOLD cursor first."""
@@ -72,7 +79,7 @@ def stream_lines(rows, spider_names, jobmeta, *, stream):
     if not stream:
         return [dumps_line(list_line(row, spider_names, now, jobmeta)) for row in rows]
 
-    def generate():
+    def generate() -> Iterator[bytes]:
         with transaction.atomic():
             for row in rows.iterator(chunk_size=2000):
                 yield dumps_line(list_line(row, spider_names, now, jobmeta))
@@ -81,14 +88,14 @@ def stream_lines(rows, spider_names, jobmeta, *, stream):
 
 
 @jobq_endpoint("GET")
-def jobq_count(request, project_id):
+def jobq_count(request: ApiRequest, project_id: int) -> HttpResponse:
     project = project_for(request, project_id)
     jobfilter = valid_filter(request, project)
     return json_response(jobfilter.count())
 
 
 @jobq_endpoint("GET")
-def jobq_list(request, project_id):
+def jobq_list(request: ApiRequest, project_id: int) -> HttpResponseBase:
     project = project_for(request, project_id)
     jobfilter = valid_filter(request, project)
     params = valid_list_params(request, project)
@@ -117,7 +124,9 @@ def jobq_list(request, project_id):
     )
 
 
-def summary_lines(request, project, states, spider=None):
+def summary_lines(
+    request: HttpRequest, project: Project, states: Iterable[str], spider: Spider | None = None
+) -> HttpResponseBase:
     params = valid_list_params(request, project)
     count = DEFAULT_SUMMARY_COUNT if params["count"] is None else params["count"]
     start = params["start"] or 0
@@ -136,7 +145,7 @@ def summary_lines(request, project, states, spider=None):
     return jsonlines_response(lines)
 
 
-def summary_states(state):
+def summary_states(state: str | None) -> tuple[str, ...]:
     if state is None:
         return SUMMARY_QUEUES
     if state not in STATES:
@@ -145,13 +154,15 @@ def summary_states(state):
 
 
 @jobq_endpoint("GET")
-def jobq_summary(request, project_id, state=None):
+def jobq_summary(request: ApiRequest, project_id: int, state: str | None = None) -> HttpResponseBase:
     project = project_for(request, project_id)
     return summary_lines(request, project, summary_states(state))
 
 
 @jobq_endpoint("GET")
-def jobq_spider_summary(request, project_id, spider_number, state):
+def jobq_spider_summary(
+    request: ApiRequest, project_id: int, spider_number: int, state: str
+) -> HttpResponseBase:
     project = project_for(request, project_id)
     states = summary_states(state)
     spider = Spider.objects.filter(project=project, number=spider_number).first()
@@ -163,7 +174,7 @@ def jobq_spider_summary(request, project_id, spider_number, state):
 
 
 @jobq_endpoint("GET")
-def jobq_jobsummary(request, project_id):
+def jobq_jobsummary(request: ApiRequest, project_id: int) -> HttpResponseBase:
     project = project_for(request, project_id)
     params = valid_list_params(request, project)
     keys = [str(key) for key in params["key"]]
@@ -180,7 +191,7 @@ def jobq_jobsummary(request, project_id):
 
 
 @jobq_endpoint("GET")
-def spider_id(request, project_id, name):
+def spider_id(request: ApiRequest, project_id: int, name: str) -> HttpResponse:
     """The spider's id, or null; `?create=1` gives an unknown name the next id."""
     project = project_for(request, project_id)
     if "\x00" in name or len(name) > MAX_TEXT:

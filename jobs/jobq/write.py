@@ -4,10 +4,16 @@ Every line of a body is parsed and checked before anything is written (see
 `bodies`); the writes themselves are the transactions of `jobs.lifecycle`.
 """
 
+from django.http import HttpResponse
+from django.http.response import HttpResponseBase
+
 from ..jobmeta import MetadataError, dumps_line
 from ..keys import JobKey, parse_job_key
 from ..lifecycle import (
+    Change,
     LifecycleError,
+    PushRequest,
+    UpdateRequest,
     cancel_jobs,
     metadata_change,
     push_jobs,
@@ -16,16 +22,17 @@ from ..lifecycle import (
     update_jobs,
     update_request,
 )
-from .auth import jobq_endpoint, project_for, requester
+from ..models import Project
+from .auth import ApiRequest, jobq_endpoint, project_for, requester
 from .bodies import body_lines, line_error, parse_body, read_body
 from .errors import forbidden, invalid
 from .responses import json_response, jsonlines_response
 
 
 @jobq_endpoint("POST", write=True)
-def jobq_push(request, project_id):
+def jobq_push(request: ApiRequest, project_id: int) -> HttpResponseBase:
     project = project_for(request, project_id)
-    pushes = []
+    pushes: list[PushRequest] = []
     for number, data in body_lines(read_body(request)):
         try:
             pushes.append(push_request(data, project=project))
@@ -38,14 +45,14 @@ def jobq_push(request, project_id):
 
 
 @jobq_endpoint("POST", write=True)
-def jobq_startjob(request, project_id):
+def jobq_startjob(request: ApiRequest, project_id: int) -> HttpResponseBase:
     """The oldest pending job, now running; an empty body when none is pending.
     The body may hold one JSON line of metadata to save on the started job."""
     project = project_for(request, project_id)
     lines = body_lines(read_body(request))
     if len(lines) > 1:
         raise invalid(f"line {lines[1][0]}: startjob takes at most one line.")
-    change = None
+    change: Change | None = None
     if lines:
         number, data = lines[0]
         try:
@@ -65,8 +72,10 @@ def jobq_startjob(request, project_id):
 
 
 @jobq_endpoint("POST", write=True)
-def jobq_update(request, project_id):
+def jobq_update(request: ApiRequest, project_id: int) -> HttpResponseBase:
     project = project_for(request, project_id)
+    numbers: list[int]
+    updates: list[UpdateRequest]
     numbers, updates = [], []
     for number, data in body_lines(read_body(request)):
         try:
@@ -81,11 +90,11 @@ def jobq_update(request, project_id):
     return jsonlines_response([dumps_line({"key": key, "prevstate": prev}) for key, prev in results])
 
 
-def cancel_keys(value, project):
+def cancel_keys(value: object, project: Project) -> list[JobKey]:
     """The job keys of a cancel body: `[{"key": "P/S/J"}, …]`."""
     if not isinstance(value, list):
         raise invalid('The body must be a JSON array of {"key": "<job key>"} objects.', "key")
-    keys = []
+    keys: list[JobKey] = []
     for position, item in enumerate(value, start=1):
         text = item.get("key") if isinstance(item, dict) else item
         try:
@@ -99,7 +108,7 @@ def cancel_keys(value, project):
 
 
 @jobq_endpoint("POST", write=True)
-def jobq_cancel(request, project_id):
+def jobq_cancel(request: ApiRequest, project_id: int) -> HttpResponse:
     project = project_for(request, project_id)
     body = read_body(request)
     if not body.strip() and "count" in request.GET:
@@ -110,7 +119,9 @@ def jobq_cancel(request, project_id):
 
 
 @jobq_endpoint("POST", write=True)
-def jobq_cancel_job(request, project_id, spider_number, job_number):
+def jobq_cancel_job(
+    request: ApiRequest, project_id: int, spider_number: int, job_number: int
+) -> HttpResponse:
     project = project_for(request, project_id)
     key = JobKey(project.pk, spider_number, job_number)
     return json_response({"count": cancel_jobs(project=project, keys=[key], by=requester(request))})
