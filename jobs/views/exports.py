@@ -70,40 +70,38 @@ def refused(errors):
     return HttpResponse("\n".join(errors) + "\n", status=400, content_type="text/plain; charset=utf-8")
 
 
-@login_required
-@require_GET
-def job_export_csv(request, project_id):
-    """Every job matching the filters as CSV, streamed; times in UTC ms as the API has them."""
-    project = project_for_user(request.user, project_id)
-    listing = parse_list_request(project, request.GET, now=now_ms())
-    if listing.errors or not listing.valid:
-        return refused(listing.errors)
-    rows, names = export_rows(listing.jobfilter), Spider.objects.names(project)
+def csv_lines(rows, names, now):
+    """The CSV export: times in UTC ms as the API has them, tags as a JSON array."""
     writer = csv.writer(Echo())
+    yield writer.writerow(CSV_COLUMNS)
+    for row in rows.iterator(chunk_size=2000):
+        line = {**row, "spider": names.get(row["spider_id"], "")}
+        # A JSON array: tags may hold commas and spaces.
+        line["tags"] = dumps_line(row["tags"]).decode().strip() if row["tags"] else ""
+        yield writer.writerow([spreadsheet_safe(line.get(c)) for c in CSV_COLUMNS])
 
-    def lines():
-        yield writer.writerow(CSV_COLUMNS)
-        for row in rows.iterator(chunk_size=2000):
-            line = {**row, "spider": names.get(row["spider_id"], "")}
-            # A JSON array: tags may hold commas and spaces.
-            line["tags"] = dumps_line(row["tags"]).decode().strip() if row["tags"] else ""
-            yield writer.writerow([spreadsheet_safe(line.get(c)) for c in CSV_COLUMNS])
 
-    return download(lines, project, "text/csv; charset=utf-8", "csv")
+def jsonl_lines(rows, names, now):
+    """The JSON lines export, shaped like /jobq/<project>/list lines."""
+    for row in rows.iterator(chunk_size=2000):
+        yield dumps_line(list_line(row, names, now))
+
+
+# format -> (lines, content type)
+FORMATS = {
+    "csv": (csv_lines, "text/csv; charset=utf-8"),
+    "jsonl": (jsonl_lines, JSONLINES),
+}
 
 
 @login_required
 @require_GET
-def job_export_jsonl(request, project_id):
-    """Every job matching the filters as JSON lines, shaped like /jobq/<project>/list lines."""
+def job_export(request, project_id, fmt):
+    """Every job matching the list's filters, streamed as a download."""
     project = project_for_user(request.user, project_id)
     listing = parse_list_request(project, request.GET, now=now_ms())
     if listing.errors or not listing.valid:
         return refused(listing.errors)
     rows, names = export_rows(listing.jobfilter), Spider.objects.names(project)
-
-    def lines():
-        for row in rows.iterator(chunk_size=2000):
-            yield dumps_line(list_line(row, names, listing.now))
-
-    return download(lines, project, JSONLINES, "jsonl")
+    generate, content_type = FORMATS[fmt]
+    return download(lambda: generate(rows, names, listing.now), project, content_type, fmt)

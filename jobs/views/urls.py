@@ -12,8 +12,8 @@ urlpatterns = [
     path("p/<id:project_id>/live", job_list.job_list_live, name="job-list-live"),
     path("p/<id:project_id>/chart", job_list.job_list_chart, name="job-list-chart"),
     path("p/<id:project_id>/tags", job_list.job_list_tags, name="job-list-tags"),
-    path("p/<id:project_id>/export.csv", exports.job_export_csv, name="job-export-csv"),
-    path("p/<id:project_id>/export.jsonl", exports.job_export_jsonl, name="job-export-jsonl"),
+    path("p/<id:project_id>/export.csv", exports.job_export, {"fmt": "csv"}, name="job-export-csv"),
+    path("p/<id:project_id>/export.jsonl", exports.job_export, {"fmt": "jsonl"}, name="job-export-jsonl"),
     path(
         "p/<id:project_id>/job/<id:spider_number>/<id:job_number>/",
         job_detail.job_detail,
