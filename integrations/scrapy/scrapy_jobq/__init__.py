@@ -1,4 +1,8 @@
-"""Report Scrapy crawls to jobq: `scrapy_jobq.JobqExtension` (see extension.py)."""
+"""Report Scrapy crawls to jobq, and run jobq's queue with Scrapy.
+
+- `scrapy_jobq.JobqExtension`: the Scrapy extension (see extension.py);
+- `jobq-worker`: the queue worker (see worker.py).
+"""
 
 __version__ = "0.1.0"
 
