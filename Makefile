@@ -23,7 +23,8 @@ $(VENV)/.installed: requirements.txt | $(PY)
 	@$(PIP) -r requirements.txt
 	@touch $@
 
-$(VENV)/.installed-dev: requirements-dev.txt requirements.txt | $(PY)
+# (integrations/scrapy is installed editable: only its dependencies need a reinstall.)
+$(VENV)/.installed-dev: requirements-dev.txt requirements.txt integrations/scrapy/pyproject.toml | $(PY)
 	@echo "Installing development dependencies from requirements-dev.txt"
 	@$(PIP) -r requirements-dev.txt
 	@touch $@ $(VENV)/.installed
