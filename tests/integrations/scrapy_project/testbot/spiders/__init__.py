@@ -1,0 +1,98 @@
+"""Spiders of the integration tests. They crawl the site that the test serves
+(tests/integrations/site.py), whose address is in TESTBOT_SITE."""
+
+import os
+from pathlib import Path
+
+import scrapy
+
+
+def site(path):
+    return os.environ["TESTBOT_SITE"].rstrip("/") + path
+
+
+class BookSpider(scrapy.Spider):
+    """Scrapes `per` books from each of `pages` pages: pages * per items.
+    `hold` names pages the site holds back until the test releases them;
+    `pidfile` gets the crawl's process id."""
+
+    name = "books"
+
+    def __init__(self, pages="3", per="5", hold="", pidfile=None, **kwargs):
+        super().__init__(**kwargs)
+        self.pages, self.per, self.hold = int(pages), int(per), hold
+        if pidfile:
+            Path(pidfile).write_text(str(os.getpid()))
+
+    async def start(self):
+        yield scrapy.Request(site(f"/books?page=1&pages={self.pages}&per={self.per}&hold={self.hold}"))
+
+    def parse(self, response):
+        for book in response.css("li.book"):
+            item = self.item(book)
+            if item is not None:
+                yield item
+        next_page = response.css("a.next::attr(href)").get()
+        if next_page:
+            yield response.follow(next_page)
+
+    def item(self, book):
+        return {"title": book.css(".title::text").get(), "price": float(book.css(".price::text").get())}
+
+
+class ErrorSpider(BookSpider):
+    """Like books, but logs an error instead of an item for the first `errors` books."""
+
+    name = "errors"
+
+    def __init__(self, errors="2", **kwargs):
+        super().__init__(**kwargs)
+        self.errors_left = int(errors)
+
+    def item(self, book):
+        if self.errors_left:
+            self.errors_left -= 1
+            self.logger.error("No price for %s", book.css(".title::text").get())
+            return None
+        return super().item(book)
+
+
+class RaisingSpider(BookSpider):
+    """Like books, but its callback raises on page 2: Scrapy logs the error and
+    the crawl goes on with what it has (page 1's items, no page 3)."""
+
+    name = "raises"
+
+    def parse(self, response):
+        if "page=2&" in response.url:
+            raise ValueError("the layout of page 2 changed")
+        yield from super().parse(response)
+
+
+class EndlessSpider(BookSpider):
+    """One book per page, page after page, until stopped."""
+
+    name = "endless"
+    custom_settings = {"DOWNLOAD_DELAY": 0.1, "RANDOMIZE_DOWNLOAD_DELAY": False}
+
+    async def start(self):
+        yield scrapy.Request(site("/books?page=1&pages=1000000&per=1"))
+
+
+class HangingSpider(scrapy.Spider):
+    """Waits on a page that answers after `seconds`: Scrapy's graceful stop
+    waits for it too, so only SIGKILL ends this crawl early."""
+
+    name = "hangs"
+
+    def __init__(self, seconds="60", pidfile=None, **kwargs):
+        super().__init__(**kwargs)
+        self.seconds = seconds
+        if pidfile:
+            Path(pidfile).write_text(str(os.getpid()))
+
+    async def start(self):
+        yield scrapy.Request(site(f"/sleep?seconds={self.seconds}"))
+
+    def parse(self, response):
+        yield {"waited": self.seconds}
