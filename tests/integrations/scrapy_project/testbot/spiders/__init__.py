@@ -1,6 +1,7 @@
 """Spiders of the integration tests. They crawl the site that the test serves
 (tests/integrations/site.py), whose address is in TESTBOT_SITE."""
 
+import json
 import os
 from pathlib import Path
 
@@ -96,3 +97,27 @@ class HangingSpider(scrapy.Spider):
 
     def parse(self, response):
         yield {"waited": self.seconds}
+
+
+class CloudSpider(scrapy.Spider):
+    """Code written for Scrapy Cloud: the client without arguments finds its
+    endpoint and key in the environment, and the job in SHUB_JOBKEY."""
+
+    name = "cloud"
+
+    async def start(self):
+        from scrapinghub import ScrapinghubClient
+
+        client = ScrapinghubClient()
+        job = client.get_job(os.environ["SHUB_JOBKEY"])
+        job.metadata.set(
+            "seen_from_the_spider",
+            {
+                "tags": job.metadata.get("tags"),
+                "running": client.get_project(job.project_id).jobs.count(state="running"),
+                "job_data_spider": json.loads(os.environ["SHUB_JOB_DATA"])["spider"],
+            },
+        )
+        client.close()
+        return
+        yield
