@@ -121,3 +121,25 @@ class CloudSpider(scrapy.Spider):
         client.close()
         return
         yield
+
+
+class MonitoredSpider(BookSpider):
+    """`items` books on one page, with a Spidermon suite that compares the item
+    count to the spider's previous jobs in jobq (see testbot/monitors.py)."""
+
+    name = "monitored"
+    custom_settings = {
+        "SPIDERMON_ENABLED": True,
+        # This replaces settings.py's EXTENSIONS (Scrapy replaces the whole dict):
+        # run by jobq-worker, the jobq extension stays on all the same.
+        "EXTENSIONS": {"spidermon.contrib.scrapy.extensions.Spidermon": 500},
+        "SPIDERMON_SPIDER_CLOSE_MONITORS": ["testbot.monitors.ComparisonSuite"],
+        # The 3 newest finished jobs of this spider; at least 80% of their mean.
+        "SPIDERMON_JOBS_COMPARISON": 3,
+        "SPIDERMON_JOBS_COMPARISON_THRESHOLD": 0.8,
+        "SPIDERMON_JOB_TAGS_TO_ADD": ["item-drop"],
+        "SPIDERMON_JOB_TAGS_TO_REMOVE": ["unchecked"],
+    }
+
+    def __init__(self, items="10", **kwargs):
+        super().__init__(pages="1", per=items, **kwargs)
