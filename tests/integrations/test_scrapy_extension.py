@@ -6,11 +6,17 @@ import json
 import socket
 import subprocess
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 
-from .conftest import WAIT, copy_scrapy_project, figures, free_port, job_of, printed_stats, wait_until
+from scrapy_jobq.client import JobQ
+from scrapy_jobq.reporter import Reporter
+from scrapy_jobq.stats import figures as stats_figures
+from scrapy_jobq.stats import jsonable
+
+from .conftest import WAIT, copy_scrapy_project, figures, free_port, job_of, printed_stats, push, wait_until
 
 HOST = socket.gethostname()
 
@@ -218,3 +224,54 @@ def test_jobq_stopped_during_the_crawl_hears_of_it_when_back(crawler, crawl_env,
     assert meta["scrapystats"] == printed_stats(crawl.output)
     assert meta["finished_time"] < back_at  # when the crawl closed, not when jobq heard
     assert "WARNING" not in crawl.output
+
+
+# --- the parts, in this process, against the same live jobq ---------------------------
+
+
+def test_a_push_sent_again_after_a_lost_answer_finds_the_job_it_made(jobq, apikey, shub):
+    """The first push reached jobq but its answer was lost (a timeout after
+    the commit): the job exists, running, with the crawl's unique id. The
+    second attempt must report on that job, not make another."""
+    first = push(shub, "books", state="running", unique="crawl-4f2a")
+    reporter = Reporter(
+        JobQ(jobq.url, apikey, 53), push={"spider": "books", "state": "running", "unique": "crawl-4f2a"}
+    )
+    reporter.start()
+    reporter.finish({"state": "finished", "close_reason": "finished"}, timeout=WAIT)
+    assert reporter.wait(WAIT)
+
+    assert (reporter.key, reporter.gave_up) == (first, False)
+    jobs = shub.get_project(53).jobs.list(state=["pending", "running", "finished"])
+    assert [(job["key"], job["state"], job["close_reason"]) for job in jobs] == [
+        (first, "finished", "finished")
+    ]
+
+
+def test_stats_become_json_that_jobq_keeps_unchanged():
+    stats = {
+        "start_time": datetime(2026, 1, 2, 3, 4, 5, 678_999, tzinfo=UTC),
+        "naive_time": datetime(2026, 1, 2, 3, 4, 5, 678_000),  # older Scrapy: naive UTC
+        "elapsed_time_seconds": 1.5,
+        "responses_per_minute": None,
+        "not_a_number": float("nan"),
+        "too_big": 2**64,
+        "nul": "a\x00b",
+        "nested": {"set": {3}, "delta": timedelta(seconds=90)},
+        "item_scraped_count": 12,
+        "log_count/ERROR": True,  # not a count: errors stay 0
+    }
+    converted = jsonable(stats)
+    assert converted == {
+        "start_time": 1767323045678,
+        "naive_time": 1767323045678,
+        "elapsed_time_seconds": 1.5,
+        "responses_per_minute": None,
+        "not_a_number": None,
+        "too_big": "18446744073709551616",
+        "nul": "ab",
+        "nested": {"set": [3], "delta": 90.0},
+        "item_scraped_count": 12,
+        "log_count/ERROR": True,
+    }
+    assert stats_figures(converted) == {"items": 12, "pages": 0, "errors": 0}
