@@ -172,8 +172,9 @@ class Worker:
             return
         except Refused as exc:
             # The key was revoked or the project deleted meanwhile: nothing more can be done.
-            logger.error("jobq refused the worker (%s); stopping", exc)
-            self.stopping_since = self.stopping_since or now
+            if self.stopping_since is None:
+                logger.error("jobq refused the worker (%s); stopping", exc)
+                self.stopping_since = now
             self._abandon_ended()
             return
         if self._jobq_down:
