@@ -88,23 +88,25 @@ def scrapyd_metadata(
     environ: Mapping[str, str],
     spider_args: Mapping[str, str],
     spider_name: str,
+    log_file: str | None,
     scrapyd_url: str | None,
 ) -> dict[str, str]:
     """Scrapyd's job id, project and log URL when Scrapyd started this crawl; {} otherwise.
 
-    Scrapyd sets SCRAPYD_JOB, SCRAPYD_SPIDER and SCRAPYD_LOG_FILE (SCRAPY_JOB …
-    before Scrapyd 1.4) and SCRAPY_PROJECT, and passes the job id as the spider
-    argument `_job`. Its web server shows the log of job J at
-    /logs/<project>/<spider>/<J>.log when it keeps logs.
+    Scrapyd passes its job id as the spider argument `_job` and sets
+    SCRAPY_PROJECT; when it keeps logs it gives the crawl its log file
+    (LOG_FILE, <logs_dir>/<project>/<spider>/<job>.log) and shows that file at
+    /logs/<project>/<spider>/<job>.log. Scrapyd before 1.5 also set
+    SCRAPYD_JOB, SCRAPYD_SPIDER and SCRAPYD_LOG_FILE (SCRAPY_JOB … before 1.4).
     """
-    job = environ.get("SCRAPYD_JOB") or environ.get("SCRAPY_JOB") or spider_args.get(SCRAPYD_JOB_ARGUMENT)
+    job = spider_args.get(SCRAPYD_JOB_ARGUMENT) or environ.get("SCRAPYD_JOB") or environ.get("SCRAPY_JOB")
     if not job:
         return {}
     metadata = {"scrapyd_job": job}
     project = environ.get("SCRAPY_PROJECT")
     if project:
         metadata["scrapyd_project"] = project
-    keeps_log = environ.get("SCRAPYD_LOG_FILE") or environ.get("SCRAPY_LOG_FILE")
+    keeps_log = log_file or environ.get("SCRAPYD_LOG_FILE") or environ.get("SCRAPY_LOG_FILE")
     if project and keeps_log:
         spider = environ.get("SCRAPYD_SPIDER") or environ.get("SCRAPY_SPIDER") or spider_name
         base = scrapyd_url or f"http://{host()}:{SCRAPYD_PORT}"
@@ -114,5 +116,6 @@ def scrapyd_metadata(
 
 
 def scrapyd_version(environ: Mapping[str, str] = os.environ) -> str | None:
-    """The version of the project egg Scrapyd runs, when it says."""
+    """The version of the project egg Scrapyd runs, when it says (a job
+    scheduled with `_version`)."""
     return environ.get("SCRAPYD_EGG_VERSION") or environ.get("SCRAPY_EGG_VERSION") or None

@@ -134,7 +134,8 @@ class JobqExtension:
         """The job this crawl is, pushed straight into state running."""
         now = now_ms()
         arguments = spider_arguments(sys.argv, scrapy_command="scrapy.cmdline" in sys.modules)
-        scrapyd = scrapyd_metadata(os.environ, arguments, spider.name, self.config.scrapyd_url)
+        log_file = self.crawler.settings.get("LOG_FILE")
+        scrapyd = scrapyd_metadata(os.environ, arguments, spider.name, log_file, self.config.scrapyd_url)
         if scrapyd:
             arguments.pop(SCRAPYD_JOB_ARGUMENT, None)
         line: dict[str, Any] = {
