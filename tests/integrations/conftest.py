@@ -6,6 +6,7 @@ server each run as they do in production, in their own processes.
 - `crawler`: starts `scrapy crawl` in tests/integrations/scrapy_project.
 - `worker`: starts `jobq-worker` on project 53's queue.
 - `jobq_process`: jobq as its own process, which a test can stop and restart.
+- `scrapyd`: a real Scrapyd that runs the test project's spiders.
 
 While crawls or workers run, read jobq through the scrapinghub client (`shub`),
 not the ORM: on SQLite the live server shares the test's database connection.
@@ -379,6 +380,73 @@ def jobq_process(transactional_db, tmp_path):
     server.start()
     yield server
     server.stop()
+
+
+# --- Scrapyd ----------------------------------------------------------------------------
+
+
+class Scrapyd(Process):
+    """A real Scrapyd serving tests/integrations/scrapy_project as project
+    "testbot" (a [settings] project: no egg to build), one crawl at a time."""
+
+    def __init__(self, directory, env):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        (directory / "scrapyd.conf").write_text(
+            "[scrapyd]\n"
+            f"bind_address = 127.0.0.1\nhttp_port = {self.port}\n"
+            "poll_interval = 0.2\nmax_proc = 1\n"
+            "logs_dir = logs\neggs_dir = eggs\ndbs_dir = dbs\n"
+            "[settings]\ntestbot = testbot.settings\n"
+        )
+        # Scrapyd reads scrapyd.conf in its working directory. It lists the
+        # spiders and runs the crawls in processes that inherit its
+        # environment, which names the project's settings (an egg would).
+        env = {
+            **env,
+            "PYTHONPATH": str(SCRAPY_PROJECT),
+            "SCRAPY_SETTINGS_MODULE": "testbot.settings",
+            "JOBQ_SCRAPYD_URL": self.url,
+        }
+        super().__init__([sys.executable, "-m", "scrapyd"], env=env, cwd=directory)
+
+        def answers():
+            assert self.popen.poll() is None, self.output
+            try:
+                return requests.get(f"{self.url}/daemonstatus.json", timeout=5).ok
+            except requests.ConnectionError:
+                return False
+
+        wait_until(answers, "Scrapyd to start")
+
+    def schedule(self, spider, **args):
+        answer = requests.post(
+            f"{self.url}/schedule.json", data={"project": "testbot", "spider": spider, **args}, timeout=30
+        ).json()
+        assert answer["status"] == "ok", answer
+        return answer["jobid"]
+
+    def wait_finished(self, job_id):
+        """Until Scrapyd has seen the crawl's process end (its log is complete)."""
+
+        def finished():
+            jobs = requests.get(f"{self.url}/listjobs.json", params={"project": "testbot"}, timeout=30).json()
+            return any(job["id"] == job_id for job in jobs["finished"])
+
+        wait_until(finished, f"Scrapyd's job {job_id} to finish")
+
+
+@pytest.fixture
+def scrapyd(crawl_env, tmp_path):
+    directory = tmp_path / "scrapyd"
+    directory.mkdir()
+    server = Scrapyd(directory, crawl_env)
+    yield server
+    server.signal(signal.SIGTERM)
+    try:
+        server.wait(30)
+    finally:
+        server.end()
 
 
 def copy_scrapy_project(destination):

@@ -122,10 +122,31 @@ def test_the_version_is_the_projects_git_revision(crawler, tmp_path, shub):
     assert job_of(shub, the_job(shub))["version"] == revision.stdout.strip()
 
 
-def test_under_scrapyd_the_job_names_scrapyds_job_and_log(crawler, crawl_env, tmp_path, shub):
-    """A crawl started the way Scrapyd starts one: its variables, and its job
-    id as the spider argument `_job`. The project is not in git: the version
-    is the egg's that Scrapyd runs."""
+def test_under_scrapyd_the_job_links_to_scrapyds_job_and_log(scrapyd, shub):
+    job_id = scrapyd.schedule("books", pages="1", per="2")
+    scrapyd.wait_finished(job_id)
+    key = the_job(shub)
+
+    meta = job_of(shub, key)
+    assert (meta["close_reason"], meta["items"]) == ("finished", 2)
+    assert meta["scrapyd_job"] == job_id
+    assert meta["scrapyd_project"] == "testbot"
+    # Scrapyd's own argument `_job` is not one of the spider's.
+    assert meta["spider_args"] == {"pages": "1", "per": "2"}
+    # The link opens the crawl's log on Scrapyd, whose stats are the job's.
+    assert meta["scrapyd_log_url"] == f"{scrapyd.url}/logs/testbot/books/{job_id}.log"
+    log = requests.get(meta["scrapyd_log_url"], timeout=30)
+    assert log.ok
+    assert "jobq: reporting this crawl to project 53 at " in log.text
+    assert printed_stats(log.text) == meta["scrapystats"]
+
+
+def test_under_an_older_scrapyd_its_variables_and_the_egg_version_are_used(
+    crawler, crawl_env, tmp_path, shub
+):
+    """A crawl started the way Scrapyd 1.4 started one (its variables; the job
+    id also as the argument `_job`) for a job scheduled with `_version`. The
+    project is not in git: the version is the egg's."""
     project = copy_scrapy_project(tmp_path / "bot")
     scrapyd = {
         "SCRAPY_PROJECT": "testbot",
