@@ -61,7 +61,11 @@ LIST_COLUMNS = (
     "pages",
     "errors",
     "version",
+    "spider_args",
 )
+# Summary fields a list line adds when the job has them. spider_args is what
+# Spidermon's jobs comparison reads from list lines to find like runs.
+LIST_SUMMARY_FIELDS = ("close_reason", "items", "pages", "errors", "version", "spider_args")
 # Every column metadata_of() reads.
 METADATA_COLUMNS = (
     "id",
@@ -156,7 +160,7 @@ def list_line(
                 line[name] = row[name]
         if row["tags"]:
             line["tags"] = row["tags"]
-        for name in ("close_reason", "items", "pages", "errors", "version"):
+        for name in LIST_SUMMARY_FIELDS:
             if row[name] is not None:
                 line[name] = row[name]
         return line

@@ -63,6 +63,8 @@ def test_line_shape_without_jobmeta(api, project):
         "pages": 12,
         "errors": 1,
         "version": "1.0",
+        # What Spidermon's jobs comparison reads to find runs with the same arguments.
+        "spider_args": {"x": 1},
     }
 
 

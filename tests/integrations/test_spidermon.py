@@ -16,7 +16,9 @@ from .conftest import job_of, push
 HOUR = 3_600_000
 
 
-def previous_job(number, items, *, spider="monitored", spider_number=7, state="finished", hours_ago):
+def previous_job(
+    number, items, *, spider="monitored", spider_number=7, state="finished", hours_ago, **metadata
+):
     return job_line(
         spider=spider,
         spider_number=spider_number,
@@ -25,6 +27,7 @@ def previous_job(number, items, *, spider="monitored", spider_number=7, state="f
         ts=BASE_TS + 100 * HOUR - hours_ago * HOUR,
         close_reason="finished",
         scrapystats={"item_scraped_count": items},
+        **metadata,
     )
 
 
@@ -59,3 +62,26 @@ def test_the_jobs_comparison_monitor_passes_and_fails_as_its_threshold_says(
     else:
         assert f"Expecting 'item_scraped_count' to be '>=' to '8.0'. Current value: '{items}.0'" in log
         assert meta["tags"] == ["nightly", "unchecked", "item-drop"]  # AddJobTags added "item-drop"
+
+
+def test_the_jobs_comparison_by_arguments_counts_only_runs_with_those_arguments(project, shub, worker):
+    books, toys = {"category": "books"}, {"category": "toys"}
+    spider = {"spider": "monitored_by_args", "spider_number": 8}
+    add_jobs(
+        # Runs with {"category": "books"}: a mean of 10 items, a threshold of 8.
+        previous_job(3, 10, hours_ago=2, spider_args=books, **spider),
+        previous_job(2, 11, hours_ago=3, spider_args=books, **spider),
+        previous_job(1, 9, hours_ago=4, spider_args=books, **spider),
+        # Newer runs with other arguments: counted, they would fail the run.
+        # (Spidermon reads job["spider_args"] without a default, so every
+        # previous run must have arguments, on Scrapy Cloud as here.)
+        previous_job(5, 1000, hours_ago=0, spider_args=toys, **spider),
+        previous_job(4, 1000, hours_ago=1, spider_args={"category": "books", "page": "2"}, **spider),
+    )
+    key = push(shub, "monitored_by_args", spider_args={"items": "8"}, tags=["unchecked"])
+
+    run = worker("--exit-when-empty")
+    assert run.wait() == 0, run.output
+    log = run.crawl_log(key)
+    assert "[Spidermon] Jobs Comparison Monitor/test_stat_monitor... OK\n" in log, log
+    assert job_of(shub, key)["tags"] == []  # RemoveJobTags took "unchecked" away

@@ -143,3 +143,15 @@ class MonitoredSpider(BookSpider):
 
     def __init__(self, items="10", **kwargs):
         super().__init__(pages="1", per=items, **kwargs)
+
+
+class MonitoredByArgumentsSpider(MonitoredSpider):
+    """`monitored`, comparing only with previous jobs run with the arguments
+    {"category": "books"}: Spidermon reads them from jobq's list lines."""
+
+    name = "monitored_by_args"
+    custom_settings = {
+        **MonitoredSpider.custom_settings,
+        "SPIDERMON_JOBS_COMPARISON_ARGUMENTS_ENABLED": True,
+        "SPIDERMON_JOBS_COMPARISON_ARGUMENTS": {"category": "books"},
+    }
