@@ -71,6 +71,8 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "django_filters",
     "django_htmx",
+    # The database-backed queue of django.tasks (alert deliveries; see below).
+    "django_tasks_db",
     "jobs",
 ]
 
@@ -204,3 +206,59 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
+
+# --- Spider health alerts (docs/health.md) ------------------------------------
+# Deliveries run in the background through django.tasks. The default queue is
+# the database itself (django-tasks-db), so `make run` needs nothing else;
+# `manage.py jobq_worker` runs them and evaluates the time-based rules.
+# JOBQ_TASKS_REDIS=redis://host:6379/5 puts the queue in Redis (RQ) instead.
+JOBQ_TASKS_REDIS = os.environ.get("JOBQ_TASKS_REDIS", "")
+if JOBQ_TASKS_REDIS:
+    INSTALLED_APPS += ["django_rq"]
+    RQ_QUEUES = {"default": {"URL": JOBQ_TASKS_REDIS}}
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+else:
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+
+
+def delays_from_env(name, default):
+    """ "10,60,300" -> [10.0, 60.0, 300.0]: seconds before each retry."""
+    value = os.environ.get(name, "")
+    if not value:
+        return default
+    try:
+        delays = [float(part) for part in value.split(",")]
+        if not delays or any(delay < 0 for delay in delays):
+            raise ValueError
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} must be seconds separated by commas, e.g. 10,60,300."
+        ) from None
+    return delays
+
+
+# Seconds to wait before each retry of a failed delivery; after the last, it has failed.
+JOBQ_ALERT_RETRY_DELAYS = delays_from_env("JOBQ_ALERT_RETRY_DELAYS", [10, 60, 300, 1800, 7200, 21600])
+# Seconds a webhook receiver or the mail server has to answer.
+JOBQ_ALERT_TIMEOUT = env_int("JOBQ_ALERT_TIMEOUT", 10)
+# Seconds between two evaluations of the time-based rules (silent spiders, long jobs).
+JOBQ_HEALTH_TICK = env_int("JOBQ_HEALTH_TICK", 60)
+# The address links in alerts start with, e.g. https://jobq.example.com.
+JOBQ_BASE_URL = os.environ.get("JOBQ_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# Alert e-mails go through Django's default mailer: an SMTP server.
+MAILERS = {
+    "default": {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": os.environ.get("EMAIL_HOST", "localhost"),
+            "port": env_int("EMAIL_PORT", 25),
+            "username": os.environ.get("EMAIL_HOST_USER", ""),
+            "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+            "use_tls": env_bool("EMAIL_USE_TLS", False),
+            "use_ssl": env_bool("EMAIL_USE_SSL", False),
+            "timeout": JOBQ_ALERT_TIMEOUT,
+        },
+    }
+}
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "jobq@localhost")

@@ -19,6 +19,7 @@ from django.utils.datastructures import MultiValueDict
 from .jobmeta import MAX_TEXT
 from .keys import INT64_MAX, INT64_MIN, JobKey, parse_job_key
 from .models import Job, JobCount, JobQuerySet, Project, Spider, State
+from .outcomes import OUTCOMES, outcome_q
 
 
 class ListWidget(forms.TextInput):
@@ -76,6 +77,13 @@ class StateFilter(django_filters.MultipleChoiceFilter):
     field_class = StateField
 
 
+class OutcomeFilter(StateFilter):
+    """jobq's extension of JobQ: finished jobs by how they ended (jobs/outcomes.py)."""
+
+    def filter(self, qs: JobQuerySet, value: list[str]) -> JobQuerySet:
+        return qs.filter(outcome_q(value)) if value else qs
+
+
 class NameListFilter(django_filters.Filter):
     field_class = NameListField
 
@@ -92,6 +100,9 @@ class Int64Filter(django_filters.Filter):
 class JobFilter(django_filters.FilterSet):
     spider = NameListFilter(method="filter_spider", label="Spider")
     state = StateFilter(choices=State.choices, method="filter_state", label="State")
+    outcome = OutcomeFilter(
+        choices=[(outcome.value, outcome.label) for outcome in OUTCOMES], label="Outcome (finished jobs)"
+    )
     startts = Int64Filter(field_name="ts", lookup_expr="gte", label="From (ms, inclusive)")
     endts = Int64Filter(field_name="ts", lookup_expr="lt", label="To (ms, exclusive)")
     has_tag = NameListFilter(field_name="tags", lookup_expr="overlap", label="Has tag")

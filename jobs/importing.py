@@ -14,6 +14,7 @@ from typing import Any
 from django.db import transaction
 
 from .counts import CountChanges
+from .health import runs_imported
 from .jobmeta import (
     METADATA_COLUMNS,
     TIME_FIELDS,
@@ -162,6 +163,7 @@ def write_batch(batch: Iterable[ParsedJob], summary: ImportSummary) -> None:
         )
     }
     counts = CountChanges()
+    parsed = {str(job.key): job.columns for job in batch}
     new_jobs: list[Job]
     changed_jobs: list[Job]
     new_jobs, changed_jobs = [], []
@@ -189,6 +191,12 @@ def write_batch(batch: Iterable[ParsedJob], summary: ImportSummary) -> None:
     if changed_jobs:
         Job.objects.bulk_update(changed_jobs, [*WRITTEN_COLUMNS, "number"], batch_size=500)
     counts.apply()
+    # Spider health follows the jobs (jobs/health.py): one call per batch, with
+    # each job's columns before (None when new) and after, ids included.
+    runs_imported(
+        [(None, {"id": new.pk, "state": new.state}) for new in new_jobs]
+        + [(existing[changed.key], {"id": changed.pk, **parsed[changed.key]}) for changed in changed_jobs]
+    )
     _keep_ids_ahead(spiders, batch)
     remember_tags((job.key.project_id, tag) for job in batch for tag in job.columns["tags"])
     summary.created += len(new_jobs)

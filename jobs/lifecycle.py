@@ -5,7 +5,8 @@ all come through here, so the rules live in one place:
 
 - Each public function is one transaction: it applies fully or not at all,
   and keeps the per-(project, spider, state) counters exact (`CountChanges`)
-  in that same transaction.
+  in that same transaction, and the spiders' health figures and alerts too
+  (`health.RunChanges`).
 - A state transition sets `ts` and `<state>_time` to now. Deleted jobs keep
   their earlier times. Restoring a deleted job means moving it back to
   `finished`: it keeps its original `finished_time` (it did finish then) and
@@ -30,6 +31,7 @@ import orjson
 from django.db import IntegrityError, connection, transaction
 
 from .counts import CountChanges
+from .health import RunChanges
 from .jobmeta import (
     COLUMN_OF,
     METADATA_COLUMNS,
@@ -273,10 +275,16 @@ _UNSET = object()
 
 
 def _edit_rows(
-    rows: Iterable[dict[str, Any]], edit: RowEdit, counts: CountChanges, now: int
+    rows: Iterable[dict[str, Any]],
+    edit: RowEdit,
+    counts: CountChanges,
+    now: int,
+    *,
+    runs: RunChanges | None = None,
 ) -> list[tuple[str, str]]:
     """Apply edit(row, now) to loaded rows; write what changed and note the
-    counter moves. Returns [(key, prevstate)] for every row."""
+    counter moves (and, given `runs`, the changes spider health follows).
+    Returns [(key, prevstate)] for every row."""
     results: list[tuple[str, str]]
     changed: list[tuple[dict[str, Any], dict[str, Any]]]
     results, changed = [], []
@@ -287,6 +295,8 @@ def _edit_rows(
         if values:
             changed.append((row, values))
             counts.moved(row["project_id"], row["spider_id"], before["state"], row["state"])
+            if runs is not None:
+                runs.noted(before, row)
         results.append((row["key"], before["state"]))
     try:
         _write_rows(changed)
@@ -301,7 +311,13 @@ def _edit_rows(
 
 
 def _edit_queryset(
-    queryset: JobQuerySet, edit: RowEdit, counts: CountChanges, now: int, *, columns: Iterable[str] = ()
+    queryset: JobQuerySet,
+    edit: RowEdit,
+    counts: CountChanges,
+    now: int,
+    *,
+    columns: Iterable[str] = (),
+    runs: RunChanges | None = None,
 ) -> list[tuple[str, str]]:
     """Lock the jobs of `queryset` a chunk at a time, in id order, and edit them.
 
@@ -317,13 +333,13 @@ def _edit_queryset(
         return list(jobs.order_by("pk").select_for_update(no_key=True).values(*wanted)[:CHUNK_SIZE])
 
     rows = locked(queryset)
-    results = _edit_rows(rows, edit, counts, now)
+    results = _edit_rows(rows, edit, counts, now, runs=runs)
     if len(rows) < CHUNK_SIZE:
         return results
     rest = sorted(queryset.filter(pk__gt=rows[-1]["id"]).order_by().values_list("pk", flat=True))
     for start in range(0, len(rest), CHUNK_SIZE):
         chunk = locked(queryset.filter(pk__in=rest[start : start + CHUNK_SIZE]))
-        results.extend(_edit_rows(chunk, edit, counts, now))
+        results.extend(_edit_rows(chunk, edit, counts, now, runs=runs))
     return results
 
 
@@ -386,6 +402,7 @@ def push_jobs(
     answers: list[dict[str, Any]]
     tags: set[tuple[int, str]]
     answers, counts, tags = [], CountChanges(), set()
+    runs = RunChanges()
     # New spiders get their ids before the push's own transaction: `ensure`
     # locks the project row FOR UPDATE, and holding that lock while waiting
     # for a spider row deadlocks against a push whose commit checks its
@@ -424,9 +441,11 @@ def push_jobs(
             else:
                 job = _insert_job(project, spider, push, now)
             counts.added(project.pk, spider.pk, job.state)
+            runs.added(job.pk, job.state)
             tags.update((project.pk, tag) for tag in job.tags)
             answers.append({"key": job.key, "auth": None})
         counts.apply()
+        runs.apply(now=now)
         remember_tags(tags)
     return answers
 
@@ -449,7 +468,7 @@ def start_next_job(
     now = now or now_ms()
     change = change or Change()
     start = Change(state=State.RUNNING, columns=change.columns, custom=change.custom)
-    counts = CountChanges()
+    counts, runs = CountChanges(), RunChanges()
     with transaction.atomic():
         row = (
             Job.objects.for_project(project)
@@ -461,8 +480,9 @@ def start_next_job(
         )
         if row is None:
             return None
-        _edit_rows([row], start.apply, counts, now)
+        _edit_rows([row], start.apply, counts, now, runs=runs)
         counts.apply()
+        runs.apply(now=now)
     spider_name = Spider.objects.filter(pk=row["spider_id"]).values_list("name", flat=True).get()
     return {**metadata_of(row, spider_name), "key": row["key"], "auth": None}
 
@@ -491,6 +511,7 @@ def update_jobs(
     spider_ids: dict[int, int] | None
     names: dict[int, str] | None
     counts, results = CountChanges(), []
+    runs = RunChanges()
     spider_ids = names = None
     if any(update.spider_number is not None for update in updates):
         spider_ids = dict(Spider.objects.filter(project=project).values_list("number", "pk"))
@@ -522,19 +543,21 @@ def update_jobs(
                         counts,
                         now,
                         columns=change.needed_columns(),
+                        runs=runs,
                     )
                 )
             except (MetadataError, LifecycleError) as exc:
                 exc.line = index
                 raise
         counts.apply()
+        runs.apply(now=now)
     return results
 
 
 def edit_job(*, project: Project, key: JobKey | str, change: Change, now: int | None = None) -> bool:
     """Apply one Change to the job with that key; False when there is none."""
     now = now or now_ms()
-    counts = CountChanges()
+    counts, runs = CountChanges(), RunChanges()
     names = Spider.objects.names(project) if change.spider_name is not None else None
     with transaction.atomic():
         results = _edit_queryset(
@@ -543,8 +566,10 @@ def edit_job(*, project: Project, key: JobKey | str, change: Change, now: int | 
             counts,
             now,
             columns=change.needed_columns(),
+            runs=runs,
         )
         counts.apply()
+        runs.apply(now=now)
     return bool(results)
 
 
@@ -557,7 +582,7 @@ def cancel_jobs(*, project: Project, keys: Iterable[JobKey | str], by: str, now:
     `cancelled_by` is one whose cancellation was asked for.
     """
     now = now or now_ms()
-    counts = CountChanges()
+    counts, runs = CountChanges(), RunChanges()
     finish = Change(state=State.FINISHED, columns={"close_reason": CANCELLED}, custom={"cancelled_by": by})
     mark = Change(custom={"cancelled_by": by})
 
@@ -573,8 +598,10 @@ def cancel_jobs(*, project: Project, keys: Iterable[JobKey | str], by: str, now:
             counts,
             now,
             columns=("close_reason", "meta"),
+            runs=runs,
         )
         counts.apply()
+        runs.apply(now=now)
     return len(results)
 
 
@@ -595,7 +622,7 @@ def change_state(queryset: JobQuerySet, new_state: str, *, by: str | None = None
     if new_state not in State.values:
         raise ValueError(f"unknown state {new_state!r}")
     change = Change(state=new_state, by=by)
-    counts = CountChanges()
+    counts, runs = CountChanges(), RunChanges()
     with transaction.atomic():
         results = _edit_queryset(
             queryset.exclude(state=new_state),
@@ -603,8 +630,10 @@ def change_state(queryset: JobQuerySet, new_state: str, *, by: str | None = None
             counts,
             now_ms(),
             columns=change.needed_columns(),
+            runs=runs,
         )
         counts.apply()
+        runs.apply()
     return results
 
 

@@ -235,6 +235,13 @@ class Job(models.Model):
             ),
             # has_tag= / lacks_tag= (`tags && ARRAY[...]`), PostgreSQL only.
             PostgresGinIndex(fields=["tags"], name="job_tags_gin"),
+            # outcome= other than finished (outcomes.outcome_q spells the same
+            # condition): the few jobs that did not finish cleanly, newest first.
+            models.Index(
+                fields=["project", "-ts", "-id"],
+                name="job_unclean_ts",
+                condition=Q(state=State.FINISHED) & ~Q(close_reason="finished"),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -448,3 +455,171 @@ class SyncCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_url} {self.source_project} -> {self.into_project} {self.state}: {self.newest_key or '-'}"
+
+
+# --- spider health and alerts (jobs/health.py, jobs/alerts/) -----------------
+
+
+class SpiderHealth(models.Model):
+    """Figures of one spider's recent runs, kept up to date in the same
+    transaction as the jobs that change them (`health.RunChanges`), so the
+    spiders overview reads one row per spider instead of scanning jobs.
+    `manage.py rebuild_health` recomputes them from the jobs."""
+
+    spider = models.OneToOneField(Spider, models.CASCADE, primary_key=True, related_name="health")
+    project = models.ForeignKey(Project, models.CASCADE, db_index=False)
+    # The newest finished runs, oldest first, at most health.RUNS_KEPT:
+    # [job number, running_time, finished_time, close_reason, items, pages, errors].
+    runs = models.JSONField(default=list)
+    # Finished runs per UTC day and outcome over the last days:
+    # {"<days since the epoch>": {"<outcome>": n}}.
+    days = models.JSONField(default=dict)
+    # When a run of the spider last started (ms), for "silent for too long".
+    last_started = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # The spiders overview: every spider of a project.
+            models.Index(fields=["project"], name="spiderhealth_project"),
+        ]
+
+    def __str__(self) -> str:
+        return f"health of spider {self.spider_id}"
+
+
+class AlertRule(models.Model):
+    """When to tell whom about a project's spiders (jobs/alerts/rules.py)."""
+
+    class Kind(models.TextChoices):
+        OUTCOME = "outcome", "a job ends with an outcome outside a list"
+        STAT_BELOW = "stat_below", "a figure falls below a share of the spider's usual"
+        ERRORS_ABOVE = "errors_above", "a job logs more errors than a limit"
+        SILENT = "silent", "a spider starts no run for some hours"
+        RUNNING_LONG = "running_long", "a job runs longer than some hours"
+        PENDING_LONG = "pending_long", "a job waits in the queue longer than some hours"
+
+    class Format(models.TextChoices):
+        JOBQ = "jobq", "jobq JSON"
+        SLACK = "slack", "Slack-compatible"
+
+    project = models.ForeignKey(Project, models.CASCADE, related_name="alert_rules")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.OUTCOME)
+    enabled = models.BooleanField(default=True)
+    # Kind OUTCOME: the outcomes that raise no alert.
+    accepted = models.JSONField(default=list, blank=True)
+    # Kind STAT_BELOW: items, pages, errors, duration or any Scrapy stat, and the share.
+    stat = models.CharField(max_length=255, blank=True, default="items")
+    percent = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Kind ERRORS_ABOVE: the most errors a job may log.
+    errors = models.PositiveBigIntegerField(null=True, blank=True)
+    # Kinds SILENT, RUNNING_LONG, PENDING_LONG.
+    hours = models.FloatField(null=True, blank=True)
+    # Only these spiders / jobs with any of these tags; empty: all.
+    spiders = models.JSONField(default=list, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    # Channels: a webhook and/or e-mail addresses.
+    webhook_url = models.URLField(max_length=1000, blank=True)
+    webhook_format = models.CharField(max_length=8, choices=Format.choices, default=Format.JOBQ)
+    # Signs each webhook body (HMAC-SHA256); the receiver holds the same secret.
+    webhook_secret = models.CharField(max_length=64, blank=True)
+    emails = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["project", "name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def email_list(self) -> list[str]:
+        return [address for address in self.emails.replace(",", " ").split() if address]
+
+    @property
+    def channels(self) -> list[str]:
+        """The channels the rule sends to: "webhook", "email"."""
+        return [name for name, on in (("webhook", self.webhook_url), ("email", self.email_list)) if on]
+
+
+class Alert(models.Model):
+    """One alert raised by a rule, recorded in the same transaction as the
+    change that raised it. `subject` names what it is about (a job, a
+    silence since a given start), so a rule raises it only once."""
+
+    rule = models.ForeignKey(AlertRule, models.CASCADE, related_name="alerts")
+    project = models.ForeignKey(Project, models.CASCADE, db_index=False)
+    spider = models.ForeignKey(Spider, models.CASCADE, null=True, blank=True, db_index=False)
+    job = models.ForeignKey(Job, models.CASCADE, null=True, blank=True, db_index=False)
+    subject = models.CharField(max_length=100)
+    summary = models.TextField()
+    # What the channels send (the webhook's JSON body).
+    payload = models.JSONField(default=dict)
+    test = models.BooleanField(default=False)
+    created_at = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            # Once per rule and job (or silence): raising it again is a no-op.
+            models.UniqueConstraint(fields=["rule", "subject"], name="alert_once"),
+        ]
+        indexes = [
+            # The alerts page's history: a project's newest alerts.
+            models.Index(fields=["project", "-created_at", "-id"], name="alert_project_created"),
+        ]
+
+    def __str__(self) -> str:
+        return self.summary
+
+
+class AlertDelivery(models.Model):
+    """An alert on one channel: sent once, retried with backoff until then."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SENDING = "sending"
+        SENT = "sent"
+        RETRYING = "retrying"
+        FAILED = "failed"
+
+    alert = models.ForeignKey(Alert, models.CASCADE, related_name="deliveries")
+    channel = models.CharField(max_length=8)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # When the next attempt is due (ms); a SENDING delivery whose lease ran
+    # out (its worker died mid-send) is due again.
+    next_attempt_at = models.BigIntegerField()
+    lease_until = models.BigIntegerField(null=True, blank=True)
+    last_attempt_at = models.BigIntegerField(null=True, blank=True)
+    sent_at = models.BigIntegerField(null=True, blank=True)
+    # The receiver's answer to the last attempt (status and body, or the error).
+    response = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            # Each alert once per channel.
+            models.UniqueConstraint(fields=["alert", "channel"], name="delivery_once"),
+        ]
+        indexes = [
+            # The worker's sweep for deliveries that are due and not done.
+            models.Index(
+                fields=["next_attempt_at"],
+                name="delivery_due",
+                condition=Q(status__in=["pending", "sending", "retrying"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.alert_id} by {self.channel}: {self.status}"
+
+
+class HealthClock(models.Model):
+    """When the worker next evaluates the time-based rules: workers take the
+    turn with one conditional UPDATE, so several workers never double up."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    next_at = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.next_at}"

@@ -1,0 +1,609 @@
+"""Spider health: each run against the spider's usual, and the per-spider
+figures the spiders overview reads.
+
+Two ways to know the usual, chosen by what is asked:
+
+- The figures of a spider's recent runs are kept in its `SpiderHealth` row,
+  changed in the same transaction as the jobs (`RunChanges`, collected while
+  a lifecycle write or an import runs and applied at its end, like the
+  counters): the newest RUNS_KEPT finished runs, finished runs per UTC day
+  and outcome, and when a run last started. The overview reads one row per
+  spider; an alert rule compares a run that just finished with the runs
+  before it without reading any other job.
+- A job on the list or its detail page is compared with the runs before it
+  through a bounded walk of the `job_spider_ts` index (at most WALK_CAP
+  rows per spider, all spiders of a page in one query), so old jobs,
+  imported ones and filtered pages are compared exactly.
+
+The usual of a figure is the median over the spider's previous USUAL_RUNS
+finished runs that went as planned (`outcomes.HEALTHY`): a failed or
+cancelled run says nothing about what a good run looks like. Fewer than
+MIN_RUNS such runs: no usual yet.
+"""
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
+
+from .jobmeta import now_ms
+from .models import Job, Project, Spider, SpiderHealth, State
+from .outcomes import HEALTHY, outcome_of
+from .timezones import DAY_MS
+
+RUNS_KEPT = 30
+USUAL_RUNS = 20
+MIN_RUNS = 5
+DAYS_KEPT = 31
+# The most rows one index walk reads to find a job's previous runs.
+WALK_CAP = 300
+# The figures compared with the usual, in the order hints show them.
+FIGURES = ("items", "pages", "errors", "duration")
+# A figure is far from usual below FAR_BELOW or above FAR_ABOVE times its
+# usual; errors only count when above (fewer errors is never bad news).
+FAR_BELOW = 0.5
+FAR_ABOVE = 2.0
+# Below these usual values a change is noise: 3 items instead of 8 is not news.
+SMALLEST_USUAL = {"items": 10, "pages": 10, "errors": 0, "duration": 60_000}
+# More errors than this over the usual before an error count is far above it.
+ERRORS_MARGIN = 10
+# A spider is silent after SILENCE_FACTOR times its usual interval between
+# runs without a start; a run is long after LONG_FACTOR times its usual duration.
+SILENCE_FACTOR = 2.0
+LONG_FACTOR = 2.0
+# The columns RunChanges reads back for the jobs it noted.
+RUN_COLUMNS = (
+    "id",
+    "key",
+    "number",
+    "project_id",
+    "spider_id",
+    "state",
+    "ts",
+    "close_reason",
+    "items",
+    "pages",
+    "errors",
+    "running_time",
+    "finished_time",
+    "tags",
+)
+# Columns whose change on a finished job changes what its run says.
+RUN_FIELDS = ("close_reason", "items", "pages", "errors", "running_time", "finished_time", "scrapystats")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One finished run, as SpiderHealth keeps it and walks return it."""
+
+    number: int
+    started: int | None
+    finished: int | None
+    reason: str | None
+    items: int | None
+    pages: int | None
+    errors: int | None
+
+    @classmethod
+    def of_list(cls, values: Sequence[Any]) -> "Run":
+        return cls(*values)
+
+    @classmethod
+    def of_row(cls, row: Mapping[str, Any]) -> "Run":
+        return cls(
+            row["number"],
+            row["running_time"],
+            row["finished_time"],
+            row["close_reason"],
+            row["items"],
+            row["pages"],
+            row["errors"],
+        )
+
+    def as_list(self) -> list[Any]:
+        return [self.number, self.started, self.finished, self.reason, self.items, self.pages, self.errors]
+
+    @property
+    def duration(self) -> int | None:
+        if self.started is None or self.finished is None or self.finished < self.started:
+            return None
+        return self.finished - self.started
+
+    @property
+    def outcome(self) -> str:
+        return outcome_of(self.reason).value
+
+    @property
+    def healthy(self) -> bool:
+        return self.outcome in HEALTHY
+
+    def figure(self, name: str) -> int | None:
+        return self.duration if name == "duration" else getattr(self, name)
+
+    @property
+    def order(self) -> tuple[int, int]:
+        return (self.finished or 0, self.number)
+
+
+@dataclass(frozen=True)
+class Usual:
+    """The medians of a spider's previous healthy runs, and how many there were."""
+
+    figures: dict[str, float | None]
+    runs: int
+
+    def of(self, name: str) -> float | None:
+        return self.figures.get(name)
+
+
+def median(values: Iterable[int | float | None]) -> float | None:
+    present = [value for value in values if value is not None]
+    return statistics.median(present) if present else None
+
+
+def usual_of(previous: Sequence[Run]) -> Usual | None:
+    """The usual from runs before the one compared, newest first; None with
+    fewer than MIN_RUNS healthy ones."""
+    healthy = [run for run in previous if run.healthy][:USUAL_RUNS]
+    if len(healthy) < MIN_RUNS:
+        return None
+    return Usual({name: median(run.figure(name) for run in healthy) for name in FIGURES}, len(healthy))
+
+
+def change_ratio(value: float | None, usual: float | None) -> float | None:
+    """value / usual - 1 (e.g. -0.62), or None when either is unknown or usual is 0."""
+    if value is None or usual is None or usual == 0:
+        return None
+    return value / usual - 1
+
+
+def far_from_usual(name: str, value: float | None, usual: float | None) -> bool:
+    if value is None or usual is None:
+        return False
+    if name == "errors":
+        return value > max(usual * FAR_ABOVE, usual + ERRORS_MARGIN)
+    if usual < SMALLEST_USUAL[name]:
+        return False
+    return value <= usual * FAR_BELOW or value >= usual * FAR_ABOVE
+
+
+def percent_text(ratio: float) -> str:
+    """'−62%', '+140%': a typographic minus, as people write it."""
+    percent = round(ratio * 100)
+    return f"−{-percent}%" if percent < 0 else f"+{percent}%"
+
+
+@dataclass(frozen=True)
+class Hint:
+    figure: str
+    text: str
+    # Worse than usual (fewer items or pages, more errors, a shorter or much longer run).
+    bad: bool
+    title: str
+
+
+def hints_of(run: Run, usual: Usual | None) -> list[Hint]:
+    """The figures of `run` far from its usual, as the list shows them ("items −62%")."""
+    if usual is None:
+        return []
+    hints = []
+    for name in FIGURES:
+        value, typical = run.figure(name), usual.of(name)
+        if not far_from_usual(name, value, typical):
+            continue
+        assert value is not None and typical is not None  # far_from_usual checked them
+        ratio = change_ratio(value, typical)
+        text = f"{name} {percent_text(ratio)}" if ratio is not None else f"{name} {value:,}"
+        bad = name == "errors" or value < typical
+        title = f"{name}: {_figure_text(name, value)}, usually {_figure_text(name, typical)} (median of {usual.runs} runs)"
+        hints.append(Hint(name, text, bad, title))
+    return hints
+
+
+def _figure_text(name: str, value: float) -> str:
+    from .formatting import format_duration
+
+    return format_duration(int(value)) if name == "duration" else f"{round(value):,}"
+
+
+# --- runs before a job: bounded walks of job_spider_ts -----------------------
+
+WALK_COLUMNS = (
+    "id",
+    "spider_id",
+    "number",
+    "ts",
+    "close_reason",
+    "items",
+    "pages",
+    "errors",
+    "running_time",
+    "finished_time",
+)
+
+
+def _walk(
+    project_id: int, spider_id: int, ts: int, job_id: int, columns: Sequence[str], cap: int
+) -> tuple[str, list[Any]]:
+    """SQL of the finished jobs of a spider before (ts, id), newest first, at most `cap`."""
+    jobs = (
+        Job.objects.filter(project_id=project_id, spider_id=spider_id, state=State.FINISHED)
+        .before_key(ts, job_id)
+        .newest_first()
+        .values(*columns)[:cap]
+    )
+    sql, params = jobs.query.sql_with_params()
+    return sql, list(params)
+
+
+def previous_runs(rows: Sequence[Mapping[str, Any]]) -> dict[int, list[Run]]:
+    """{job id: the finished runs of its spider before it, newest first} for
+    finished rows (dicts with id, project_id, spider_id, ts): one query, at
+    most WALK_CAP rows per spider, walked from the spider's newest row given."""
+    newest: dict[int, Mapping[str, Any]] = {}
+    for row in rows:
+        if row["state"] != State.FINISHED:
+            continue
+        top = newest.get(row["spider_id"])
+        if top is None or (row["ts"], row["id"]) > (top["ts"], top["id"]):
+            newest[row["spider_id"]] = row
+    if not newest:
+        return {}
+    parts, params = [], []
+    for index, (spider_id, top) in enumerate(sorted(newest.items())):
+        sql, part_params = _walk(
+            top["project_id"], spider_id, top["ts"], top["id"] + 1, WALK_COLUMNS, WALK_CAP
+        )
+        # A walk from just above the newest row: (ts, id + 1) keeps the row itself.
+        parts.append(f"SELECT * FROM ({sql}) AS walk{index}")
+        params.extend(part_params)
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        names = [column[0] for column in cursor.description]
+        walked = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+    by_spider: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for found in walked:
+        by_spider[found["spider_id"]].append(found)
+    answer: dict[int, list[Run]] = {}
+    for row in rows:
+        if row["state"] != State.FINISHED:
+            continue
+        before = [
+            Run.of_row(found)
+            for found in by_spider[row["spider_id"]]
+            if (found["ts"], found["id"]) < (row["ts"], row["id"])
+        ]
+        answer[row["id"]] = before
+    return answer
+
+
+def usual_for_rows(rows: Sequence[Mapping[str, Any]]) -> dict[int, tuple[Run, Usual | None]]:
+    """{job id: (its run, its usual)} for the finished rows of a list page: one query."""
+    before = previous_runs(rows)
+    return {row["id"]: (Run.of_row(row), usual_of(before[row["id"]])) for row in rows if row["id"] in before}
+
+
+@dataclass
+class Comparison:
+    """A finished job against its spider's usual: the detail page's card."""
+
+    run: Run
+    usual: Usual | None
+    cohort: str
+    # [(figure, value, usual, ratio, far)]
+    figures: list[tuple[str, int | None, float | None, float | None, bool]] = field(default_factory=list)
+
+
+COHORTS = {
+    "all": "all runs",
+    "args": "runs with the same arguments",
+    "tags": "runs with the same tags",
+}
+
+
+def comparison_of(job: Job, cohort: str = "all") -> Comparison:
+    """The job against the median of its spider's previous runs (of the
+    cohort: all runs, or those with the same spider arguments or tags): one
+    walk of at most WALK_CAP rows."""
+    walked = list(
+        Job.objects.filter(project_id=job.project_id, spider_id=job.spider_id, state=State.FINISHED)
+        .before_key(job.ts, job.id)
+        .newest_first()
+        .values(*WALK_COLUMNS, "spider_args", "tags")[:WALK_CAP]
+    )
+    if cohort == "args":
+        walked = [row for row in walked if (row["spider_args"] or None) == (job.spider_args or None)]
+    elif cohort == "tags":
+        walked = [row for row in walked if sorted(row["tags"]) == sorted(job.tags)]
+    run = Run(
+        job.number, job.running_time, job.finished_time, job.close_reason, job.items, job.pages, job.errors
+    )
+    usual = usual_of([Run.of_row(row) for row in walked])
+    comparison = Comparison(run, usual, cohort)
+    for name in FIGURES:
+        value, typical = run.figure(name), usual.of(name) if usual else None
+        comparison.figures.append(
+            (name, value, typical, change_ratio(value, typical), far_from_usual(name, value, typical))
+        )
+    return comparison
+
+
+def runs_around(job: Job, count: int = RUNS_KEPT) -> tuple[list[Run], int]:
+    """The spider's finished runs around `job` for its chart, oldest first:
+    the newest `count` when the job is among them, else the runs just before
+    it and the job itself. Returns (runs, how many runs are newer than the last shown)."""
+    newer = list(
+        Job.objects.filter(project_id=job.project_id, spider_id=job.spider_id, state=State.FINISHED)
+        .after_key(job.ts, job.id)
+        .order_by("ts", "id")
+        .values(*WALK_COLUMNS)[:count]
+    )
+    older_wanted = count - 1 - min(len(newer), count - 1)
+    older = list(
+        Job.objects.filter(project_id=job.project_id, spider_id=job.spider_id, state=State.FINISHED)
+        .before_key(job.ts, job.id)
+        .newest_first()
+        .values(*WALK_COLUMNS)[:older_wanted]
+    )
+    shown_newer = newer[: count - 1 - len(older)]
+    this = Run(
+        job.number, job.running_time, job.finished_time, job.close_reason, job.items, job.pages, job.errors
+    )
+    runs = [Run.of_row(row) for row in reversed(older)] + [this] + [Run.of_row(row) for row in shown_newer]
+    return runs, max(len(newer) - len(shown_newer), 0)
+
+
+# --- keeping SpiderHealth up to date ------------------------------------------
+
+# The close reason of a job before a change that did not load it: unchanged.
+_UNCHANGED = object()
+
+
+@dataclass
+class _Note:
+    old_state: str | None
+    old_reason: Any
+    old_finished: int | None
+    # The job's run just ended (pending or running -> finished): alerts look at it.
+    ended: bool
+
+
+class RunChanges:
+    """Collects changes to jobs that matter for spider health while a write
+    runs, then applies them at once in the same transaction (`apply`).
+
+    `lifecycle` notes every row it changes (`noted`) and every job it creates
+    (`added`); `alerts=False` (imports) updates the figures without raising
+    alerts: loading old jobs is not a run ending now.
+    """
+
+    def __init__(self, *, alerts: bool = True) -> None:
+        self.alerts = alerts
+        # Jobs that finished, changed while finished, or stopped being finished.
+        self.notes: dict[int, _Note] = {}
+        # {spider id: (project id, the latest start)}: runs that started.
+        self.started: dict[int, tuple[int, int]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.notes or self.started)
+
+    def _started(self, row: Mapping[str, Any]) -> None:
+        when = row.get("running_time")
+        if when is None:
+            return
+        known = self.started.get(row["spider_id"])
+        if known is None or known[1] < when:
+            self.started[row["spider_id"]] = (row["project_id"], when)
+
+    def noted(self, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
+        """A job row changed: `before` and `after` are its columns (at least
+        id, state and the times) before and after the change."""
+        old, new = before["state"], after["state"]
+        touched = any(before.get(name, _UNCHANGED) != after.get(name, _UNCHANGED) for name in RUN_FIELDS)
+        if new == State.RUNNING and old != State.RUNNING:
+            self._started(after)
+        relevant = (new == State.FINISHED and (old != State.FINISHED or touched)) or (
+            old == State.FINISHED and new != State.FINISHED
+        )
+        if relevant and after["id"] not in self.notes:
+            self.notes[after["id"]] = _Note(
+                old,
+                before.get("close_reason", _UNCHANGED),
+                before.get("finished_time"),
+                ended=old in (State.PENDING, State.RUNNING) and new == State.FINISHED,
+            )
+
+    def added(self, job_id: int, state: str) -> None:
+        """A new job, created in `state` (pushed or imported)."""
+        if state in (State.RUNNING, State.FINISHED) and job_id not in self.notes:
+            # Read back by `apply`, which also records its start.
+            self.notes[job_id] = _Note(None, None, None, ended=False)
+
+    def apply(self, *, now: int | None = None) -> None:
+        """Update the SpiderHealth rows of the noted jobs' spiders, then hand
+        the runs that just ended to the alert rules. Call inside the write's
+        transaction, after the jobs are written."""
+        if self.started:
+            record_starts(self.started)
+            self.started = {}
+        if not self.notes:
+            return
+        now = now or now_ms()
+        rows: list[dict[str, Any]] = []
+        ids = sorted(self.notes)
+        for start in range(0, len(ids), 1000):
+            rows.extend(Job.objects.filter(pk__in=ids[start : start + 1000]).values(*RUN_COLUMNS))
+        ended = update_spider_health(rows, self.notes, now)
+        self.notes.clear()
+        if self.alerts and ended:
+            from .alerts.rules import runs_ended
+
+            runs_ended(ended, now=now)
+
+
+def _count_day(
+    days: dict[str, dict[str, int]], finished: int | None, reason: str | None, change: int, today: int
+) -> None:
+    if finished is None:
+        return
+    day = finished // DAY_MS
+    if day <= today - DAYS_KEPT or day > today + 1:
+        return
+    counts = days.setdefault(str(day), {})
+    outcome = outcome_of(reason).value
+    counts[outcome] = counts.get(outcome, 0) + change
+    if counts[outcome] <= 0:
+        del counts[outcome]
+        if not counts:
+            del days[str(day)]
+
+
+def record_starts(started: Mapping[int, tuple[int, int]]) -> None:
+    """Raise `last_started` of {spider id: (project id, start)} to the given
+    starts: one upsert that creates missing rows and never lowers a time."""
+    table = connection.ops.quote_name(SpiderHealth._meta.db_table)
+    rows = sorted(started.items())
+    values = ", ".join(["(%s, %s, '[]', '{}', %s)"] * len(rows))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (spider_id, project_id, runs, days, last_started) VALUES {values} "
+            "ON CONFLICT (spider_id) DO UPDATE SET last_started = CASE "
+            f"WHEN {table}.last_started IS NULL OR {table}.last_started < excluded.last_started "
+            f"THEN excluded.last_started ELSE {table}.last_started END",
+            [value for spider_id, (project_id, when) in rows for value in (spider_id, project_id, when)],
+        )
+
+
+def _health_rows(spiders: Mapping[int, int]) -> dict[int, SpiderHealth]:
+    """The SpiderHealth rows of {spider id: project id}, locked in spider
+    order (two writers lock them in the same order), created if missing."""
+
+    def locked() -> dict[int, SpiderHealth]:
+        rows = SpiderHealth.objects.filter(spider_id__in=sorted(spiders)).order_by("spider_id")
+        return {health.spider_id: health for health in rows.select_for_update(no_key=True)}
+
+    found = locked()
+    if len(found) < len(spiders):
+        SpiderHealth.objects.bulk_create(
+            [SpiderHealth(spider_id=spider_id, project_id=project) for spider_id, project in spiders.items()],
+            ignore_conflicts=True,
+        )
+        found = locked()
+    return found
+
+
+@dataclass(frozen=True)
+class EndedRun:
+    """A run that just ended, with the usual of the runs before it: what alert rules look at."""
+
+    row: dict[str, Any]
+    run: Run
+    usual: Usual | None
+
+
+def update_spider_health(
+    rows: Sequence[dict[str, Any]], notes: Mapping[int, _Note], now: int
+) -> list[EndedRun]:
+    """Fold changed jobs (`rows`, as they are now) into their spiders'
+    SpiderHealth rows; returns the runs that just ended."""
+    today = now // DAY_MS
+    by_spider: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_spider[row["spider_id"]].append(row)
+    healths = _health_rows({spider_id: group[0]["project_id"] for spider_id, group in by_spider.items()})
+    ended: list[EndedRun] = []
+    for spider_id, group in sorted(by_spider.items()):
+        health = healths[spider_id]
+        runs = [Run.of_list(values) for values in health.runs]
+        days: dict[str, dict[str, int]] = health.days or {}
+        lost = False
+        for row in sorted(group, key=lambda row: (row["finished_time"] or 0, row["number"])):
+            note = notes[row["id"]]
+            if note.old_state == State.FINISHED:
+                reason = row["close_reason"] if note.old_reason is _UNCHANGED else note.old_reason
+                _count_day(days, note.old_finished, reason, -1, today)
+                kept = [run for run in runs if run.number != row["number"]]
+                lost = lost or (len(kept) < len(runs) and row["state"] != State.FINISHED)
+                runs = kept
+            if row["state"] == State.FINISHED:
+                run = Run.of_row(row)
+                before = sorted((other for other in runs if other.order < run.order), key=lambda r: r.order)
+                if note.ended:
+                    ended.append(EndedRun(row, run, usual_of(before[::-1])))
+                runs = sorted([*runs, run], key=lambda r: r.order)[-RUNS_KEPT:]
+                _count_day(days, row["finished_time"], row["close_reason"], 1, today)
+            started = row["running_time"]
+            if started is not None and row["state"] != State.PENDING and (health.last_started or 0) < started:
+                health.last_started = started
+        if lost and len(runs) < RUNS_KEPT:
+            runs = newest_runs(health.project_id, spider_id)
+        health.runs = [run.as_list() for run in runs]
+        health.days = {day: counts for day, counts in days.items() if int(day) > today - DAYS_KEPT}
+    SpiderHealth.objects.bulk_update(list(healths.values()), ["runs", "days", "last_started"])
+    return ended
+
+
+def newest_runs(project_id: int, spider_id: int) -> list[Run]:
+    """The spider's newest RUNS_KEPT finished runs, oldest first: one walk of job_spider_ts."""
+    found = (
+        Job.objects.filter(project_id=project_id, spider_id=spider_id, state=State.FINISHED)
+        .newest_first()
+        .values(*WALK_COLUMNS)[:RUNS_KEPT]
+    )
+    return sorted((Run.of_row(row) for row in found), key=lambda run: run.order)
+
+
+def runs_imported(changes: Iterable[tuple[Mapping[str, Any] | None, Mapping[str, Any]]]) -> None:
+    """The importer's hook, once per batch inside its transaction: each pair
+    is (the job's columns before, or None for a new job; its columns after,
+    with its `id`). Keeps SpiderHealth right; raises no alerts."""
+    runs = RunChanges(alerts=False)
+    for before, after in changes:
+        if before is None:
+            runs.added(after["id"], after["state"])
+        else:
+            runs.noted({**before, "id": after["id"]}, {**before, **after})
+    runs.apply()
+
+
+def rebuild(project: Project | None = None, *, now: int | None = None) -> int:
+    """Recompute every SpiderHealth row (of one project) from the jobs: two
+    bounded queries per spider. Returns how many spiders were rebuilt."""
+    now = now or now_ms()
+    today = now // DAY_MS
+    spiders = Spider.objects.all() if project is None else Spider.objects.filter(project=project)
+    rebuilt = 0
+    for spider in spiders.order_by("pk").iterator():
+        days: dict[str, dict[str, int]] = {}
+        since = (today - DAYS_KEPT + 1) * DAY_MS
+        recent = (
+            Job.objects.filter(
+                project_id=spider.project_id, spider=spider, state=State.FINISHED, ts__gte=since
+            )
+            .values_list("finished_time", "close_reason")
+            .order_by()
+        )
+        for finished, reason in recent.iterator(chunk_size=5000):
+            _count_day(days, finished, reason, 1, today)
+        last_started = (
+            Job.objects.filter(project_id=spider.project_id, spider=spider, running_time__isnull=False)
+            .exclude(state=State.PENDING)
+            .newest_first()
+            .values_list("running_time", flat=True)[:RUNS_KEPT]
+        )
+        SpiderHealth.objects.update_or_create(
+            spider=spider,
+            defaults={
+                "project_id": spider.project_id,
+                "runs": [run.as_list() for run in newest_runs(spider.project_id, spider.pk)],
+                "days": days,
+                "last_started": max(
+                    (started for started in last_started if started is not None), default=None
+                ),
+            },
+        )
+        rebuilt += 1
+    return rebuilt
