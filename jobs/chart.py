@@ -1,39 +1,56 @@
 """The job list's jobs-per-day chart: SVG bar geometry from daily figures.
-Pure arithmetic on `listing.DailyFigures`; no database access here."""
+Pure arithmetic on `listing.DailyFigures`; no database access here.
+
+Finished jobs are stacked by outcome, the others by state (outcomes.badge_of),
+so a day of failures shows as red on the bar."""
 
 import datetime
 
 from .listing import DailyFigures
-from .models import STATES, State
+from .outcomes import badge_label
 
-# Bottom to top: the common state first, so rare ones stay visible on top.
-STACK_ORDER = (State.FINISHED, State.RUNNING, State.PENDING, State.DELETED)
+# Bottom to top: clean finishes first, then the other outcomes, then live
+# and deleted jobs, so rare ones stay visible on top.
+STACK_ORDER = (
+    "finished",
+    "limit",
+    "timeout",
+    "other",
+    "shutdown",
+    "cancelled",
+    "memory",
+    "failed",
+    "running",
+    "pending",
+    "deleted",
+)
 # The share of a day's width left empty between bars.
 GAP = 0.15
 
 
 def chart_of(figures: DailyFigures | None) -> dict | None:
-    """Bars in a 100 x 100 viewBox, one per day, stacked by state."""
+    """Bars in a 100 x 100 viewBox, one per day, stacked by badge."""
     if figures is None:
         return None
     days = figures.days
     count = figures.last_day - figures.first_day + 1
     peak = max((sum(day.values()) for day in days.values()), default=0)
     width, height = 100 / count, 100.0
-    empty = dict.fromkeys(STATES, 0)
+    shown = {badge for day in days.values() for badge, n in day.items() if n}
+    order = [badge for badge in STACK_ORDER if badge in shown] + sorted(shown - set(STACK_ORDER))
     bars = []
     for index in range(count):
         day = figures.first_day + index
-        values = days.get(day, empty)
+        values = days.get(day, {})
         date = datetime.date(1970, 1, 1) + datetime.timedelta(days=day)
         y = height
         parts = []
-        for state in STACK_ORDER:
-            if values[state] and peak:
-                h = values[state] / peak * height
+        for badge in order:
+            if values.get(badge) and peak:
+                h = values[badge] / peak * height
                 y -= h
-                parts.append({"state": state, "y": round(y, 3), "h": round(h, 3)})
-        summary = ", ".join(f"{values[s]:,} {s}" for s in STATES if values[s]) or "no jobs"
+                parts.append({"state": badge, "y": round(y, 3), "h": round(h, 3)})
+        summary = ", ".join(f"{values[b]:,} {badge_label(b)}" for b in order if values.get(b)) or "no jobs"
         bars.append(
             {
                 "x": round(index * width + width * GAP / 2, 3),
@@ -46,4 +63,5 @@ def chart_of(figures: DailyFigures | None) -> dict | None:
             }
         )
     total = sum(sum(day.values()) for day in days.values())
-    return {"bars": bars, "peak": peak, "days": count, "total": total}
+    legend = [(badge, badge_label(badge)) for badge in order]
+    return {"bars": bars, "peak": peak, "days": count, "total": total, "legend": legend}

@@ -178,8 +178,11 @@ def percent_text(ratio: float) -> str:
 
 @dataclass(frozen=True)
 class Hint:
+    """A figure far from its usual, as a list row shows it: "items −62%"."""
+
     figure: str
-    text: str
+    # "−62%", or the value itself when the usual is 0.
+    change: str
     # Worse than usual (fewer items or pages, more errors, a shorter or much longer run).
     bad: bool
     title: str
@@ -196,10 +199,10 @@ def hints_of(run: Run, usual: Usual | None) -> list[Hint]:
             continue
         assert value is not None and typical is not None  # far_from_usual checked them
         ratio = change_ratio(value, typical)
-        text = f"{name} {percent_text(ratio)}" if ratio is not None else f"{name} {value:,}"
+        change = percent_text(ratio) if ratio is not None else _figure_text(name, value)
         bad = name == "errors" or value < typical
         title = f"{name}: {_figure_text(name, value)}, usually {_figure_text(name, typical)} (median of {usual.runs} runs)"
-        hints.append(Hint(name, text, bad, title))
+        hints.append(Hint(name, change, bad, title))
     return hints
 
 
@@ -293,6 +296,8 @@ class Comparison:
     run: Run
     usual: Usual | None
     cohort: str
+    # Every finished run before the job, newest first (the chart's older runs).
+    before: list[Run] = field(default_factory=list)
     # [(figure, value, usual, ratio, far)]
     figures: list[tuple[str, int | None, float | None, float | None, bool]] = field(default_factory=list)
 
@@ -314,6 +319,7 @@ def comparison_of(job: Job, cohort: str = "all") -> Comparison:
         .newest_first()
         .values(*WALK_COLUMNS, "spider_args", "tags")[:WALK_CAP]
     )
+    before = [Run.of_row(row) for row in walked]
     if cohort == "args":
         walked = [row for row in walked if (row["spider_args"] or None) == (job.spider_args or None)]
     elif cohort == "tags":
@@ -322,7 +328,7 @@ def comparison_of(job: Job, cohort: str = "all") -> Comparison:
         job.number, job.running_time, job.finished_time, job.close_reason, job.items, job.pages, job.errors
     )
     usual = usual_of([Run.of_row(row) for row in walked])
-    comparison = Comparison(run, usual, cohort)
+    comparison = Comparison(run, usual, cohort, before)
     for name in FIGURES:
         value, typical = run.figure(name), usual.of(name) if usual else None
         comparison.figures.append(
@@ -331,29 +337,24 @@ def comparison_of(job: Job, cohort: str = "all") -> Comparison:
     return comparison
 
 
-def runs_around(job: Job, count: int = RUNS_KEPT) -> tuple[list[Run], int]:
+def runs_around(job: Job, before: Sequence[Run], count: int = RUNS_KEPT) -> tuple[list[Run], bool]:
     """The spider's finished runs around `job` for its chart, oldest first:
     the newest `count` when the job is among them, else the runs just before
-    it and the job itself. Returns (runs, how many runs are newer than the last shown)."""
+    it and the job itself. `before` are the runs before it, newest first
+    (Comparison.before). Returns (runs, whether newer runs are left out)."""
     newer = list(
         Job.objects.filter(project_id=job.project_id, spider_id=job.spider_id, state=State.FINISHED)
         .after_key(job.ts, job.id)
         .order_by("ts", "id")
         .values(*WALK_COLUMNS)[:count]
     )
-    older_wanted = count - 1 - min(len(newer), count - 1)
-    older = list(
-        Job.objects.filter(project_id=job.project_id, spider_id=job.spider_id, state=State.FINISHED)
-        .before_key(job.ts, job.id)
-        .newest_first()
-        .values(*WALK_COLUMNS)[:older_wanted]
-    )
-    shown_newer = newer[: count - 1 - len(older)]
+    shown_newer = newer if len(newer) < count else []
+    older = list(before[: count - 1 - len(shown_newer)])
     this = Run(
         job.number, job.running_time, job.finished_time, job.close_reason, job.items, job.pages, job.errors
     )
-    runs = [Run.of_row(row) for row in reversed(older)] + [this] + [Run.of_row(row) for row in shown_newer]
-    return runs, max(len(newer) - len(shown_newer), 0)
+    runs = [*reversed(older), this, *(Run.of_row(row) for row in shown_newer)]
+    return runs, len(shown_newer) < len(newer)
 
 
 # --- keeping SpiderHealth up to date ------------------------------------------

@@ -20,6 +20,7 @@ from .filters import FILTER_PARAMS, JobFilter, filter_params
 from .jobmeta import LIST_COLUMNS
 from .keys import parse_job_key
 from .models import STATES, Job, JobCount, JobQuerySet, Project
+from .outcomes import badge_of
 from .timezones import DAY_MS, ms_from_local, utc_offset_ms
 
 PAGE_SIZE = 50
@@ -43,8 +44,8 @@ LOCAL_INPUT_FORMATS = (
     "%Y-%m-%d %H:%M",
     "%Y-%m-%d",
 )
-# The columns a row of the list shows.
-ROW_COLUMNS = (*LIST_COLUMNS, "deleted_time")
+# The columns a row of the list shows (number and project: its usual, health.usual_for_rows).
+ROW_COLUMNS = (*LIST_COLUMNS, "deleted_time", "number", "project_id")
 
 
 def parse_local(text: str) -> datetime.datetime | None:
@@ -258,8 +259,9 @@ def new_jobs_count(queryset: JobQuerySet, project: Project, since: str, watched:
 
 @dataclass
 class DailyFigures:
-    """Jobs per (day, state) over a span of days in the user's zone: what
-    the chart draws. Days are whole days since the epoch in that zone."""
+    """Jobs per (day, badge) over a span of days in the user's zone: what
+    the chart draws. Days are whole days since the epoch in that zone; a
+    badge is a finished job's outcome or another job's state (outcomes.badge_of)."""
 
     first_day: int
     last_day: int
@@ -284,8 +286,11 @@ def daily_figures(
     if last_day < first_day:
         return None
     days: dict[int, dict[str, int]] = {}
-    for day, state, n in queryset.filter(ts__gte=start, ts__lt=end).per_day_by_state(offset_ms=offset):
-        days.setdefault(day, dict.fromkeys(STATES, 0))[state] = n
+    rows = queryset.filter(ts__gte=start, ts__lt=end).per_day_by_state_and_reason(offset_ms=offset)
+    for day, state, reason, n in rows:
+        counts = days.setdefault(day, {})
+        badge = badge_of(state, reason)
+        counts[badge] = counts.get(badge, 0) + n
     return DailyFigures(first_day, last_day, days)
 
 

@@ -152,6 +152,20 @@ class JobQuerySet(models.QuerySet["Job", "Job"]):
         rows = self.order_by().annotate(day=day).values_list("day", "state").annotate(n=models.Count("pk"))
         return list(rows)
 
+    def per_day_by_state_and_reason(self, *, offset_ms: int = 0) -> list[tuple[int, str, str | None, int]]:
+        """[(day, state, close_reason, n)]: per_day_by_state split by close
+        reason, so the chart can stack finished jobs by outcome."""
+        day = models.ExpressionWrapper(
+            (models.F("ts") + offset_ms) / DAY_MS, output_field=models.BigIntegerField()
+        )
+        rows = (
+            self.order_by()
+            .annotate(day=day)
+            .values_list("day", "state", "close_reason")
+            .annotate(n=models.Count("pk"))
+        )
+        return list(rows)
+
     def after_key(self, ts: int, job_id: int) -> Self:
         """Jobs newer than the job at (ts, id), for `stop=`.
 

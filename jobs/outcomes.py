@@ -7,8 +7,9 @@ its badge is its state. A finished job's outcome groups Scrapy's close reasons
 (and the usual ones of Scrapy Cloud runners) into a few kinds that need
 different reactions: a clean finish, a failure, a cancellation, a configured
 limit, a shutdown, a memory or time limit. A reason jobq does not know is
-`other` (a spider's own `CloseSpider("banned")`, say); a finished job
-without a reason is `other` too.
+`other` (a spider's own `CloseSpider("banned")`, say). A finished job
+without a close reason counts as `finished`: many clients never send one,
+and nothing says that such a run went wrong.
 """
 
 from collections.abc import Iterable
@@ -98,9 +99,14 @@ STATE_BADGES: dict[str, str] = {
 }
 
 
+FINISHED = BY_VALUE["finished"]
+
+
 def outcome_of(close_reason: str | None) -> Outcome:
     """The outcome of a finished job with this close reason."""
-    return OUTCOME_OF_REASON.get(close_reason or "", OTHER)
+    if not close_reason:
+        return FINISHED
+    return OUTCOME_OF_REASON.get(close_reason, OTHER)
 
 
 def badge_of(state: str, close_reason: str | None) -> str:
@@ -130,8 +136,10 @@ def outcome_q(values: Iterable[str]) -> Q:
     wanted = set(values)
     reasons = [reason for value in wanted for reason in BY_VALUE[value].reasons]
     query = Q(close_reason__in=reasons)
+    if FINISHED.value in wanted:
+        query |= Q(close_reason="") | Q(close_reason__isnull=True)
     if OTHER.value in wanted:
-        query |= ~Q(close_reason__in=KNOWN_REASONS) | Q(close_reason__isnull=True)
+        query |= ~Q(close_reason__in=[*KNOWN_REASONS, ""]) & Q(close_reason__isnull=False)
     query = Q(state=State.FINISHED) & query
     if "finished" not in wanted:
         query &= ~Q(close_reason="finished")

@@ -2,8 +2,10 @@
 templates stay lean (100 rows cost 16-20 ms of template rendering even so)."""
 
 from .formatting import format_duration, local_isoformat, local_time, number, relative
+from .health import Hint, Run, Usual, hints_of
 from .links import FilterLinks, job_detail_url
 from .models import State
+from .outcomes import badge_label, badge_of
 
 LIVE_STATES = (State.PENDING, State.RUNNING)
 
@@ -23,10 +25,25 @@ def run_time(row: dict, now: int) -> str:
     return format_duration(took) if took >= 0 else ""
 
 
-def row_of(row: dict, spider_names: dict[int, str], now: int, links: FilterLinks) -> dict:
-    """What the row template shows for a dict of `listing.ROW_COLUMNS`."""
+def hints_by_figure(compared: tuple[Run, Usual | None] | None) -> dict[str, Hint]:
+    """{figure: Hint} of the figures far from the spider's usual."""
+    if compared is None:
+        return {}
+    return {hint.figure: hint for hint in hints_of(*compared)}
+
+
+def row_of(
+    row: dict,
+    spider_names: dict[int, str],
+    now: int,
+    links: FilterLinks,
+    compared: tuple[Run, Usual | None] | None = None,
+) -> dict:
+    """What the row template shows for a dict of `listing.ROW_COLUMNS`;
+    `compared` is the job's run and its spider's usual (health.usual_for_rows)."""
     state = row["state"]
     spider = spider_names.get(row["spider_id"], "")
+    badge = badge_of(state, row["close_reason"])
     return {
         "id": row["id"],
         "key": row["key"],
@@ -34,6 +51,9 @@ def row_of(row: dict, spider_names: dict[int, str], now: int, links: FilterLinks
         "spider": spider,
         "spider_url": links.adding("spider", spider),
         "state": state,
+        "badge": badge,
+        "badge_label": badge_label(badge),
+        "hints": hints_by_figure(compared),
         "live": state in LIVE_STATES,
         "close_reason": row["close_reason"] or "",
         "items": number(row["items"]),

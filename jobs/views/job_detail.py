@@ -19,11 +19,14 @@ from django.views.decorators.vary import vary_on_headers
 
 from .. import lifecycle
 from ..access import project_for_user
-from ..formatting import is_number, value_text
+from ..formatting import format_duration, is_number, value_text
+from ..health import COHORTS, comparison_of, percent_text, runs_around
 from ..jobdetail import close_reason_text, stats_groups, timeline
 from ..jobmeta import MAX_TEXT, METADATA_COLUMNS, TIME_FIELDS, metadata_of, now_ms
 from ..links import job_detail_url, job_list_url, job_url_kwargs
-from ..models import Job, Tag
+from ..models import Job, State, Tag
+from ..outcomes import badge_label, badge_of, outcome_of
+from ..runchart import runs_chart
 
 # Metadata fields with a section of their own on the page.
 OWN_SECTIONS = {
@@ -69,6 +72,46 @@ def other_fields(metadata, job):
     return fields
 
 
+def usual_context(job, cohort):
+    """The comparison with the spider's usual and the chart of its runs (finished jobs only)."""
+    if job.state != State.FINISHED:
+        return {"comparison": None}
+    cohort = cohort if cohort in COHORTS else "all"
+    comparison = comparison_of(job, cohort)
+    figures = []
+    for name, value, usual, ratio, far in comparison.figures:
+        as_text = format_duration if name == "duration" else (lambda n: f"{round(n):,}")
+        figures.append(
+            {
+                "name": name,
+                "value": "" if value is None else as_text(value),
+                "usual": "" if usual is None else as_text(usual),
+                "change": "" if ratio is None else percent_text(ratio),
+                "far": far,
+            }
+        )
+    runs, newer = runs_around(job, comparison.before)
+    usual = comparison.usual
+    base = reverse("job-detail", kwargs=job_url_kwargs(job.key))
+    return {
+        "comparison": comparison,
+        "usual_figures": figures,
+        "cohorts": [(value, label, f"{base}?usual={value}") for value, label in COHORTS.items()],
+        "cohort": cohort,
+        "cohort_label": COHORTS[cohort],
+        "run_charts": [
+            chart
+            for chart in (
+                runs_chart(runs, job.number, "items", usual.of("items") if usual else None),
+                runs_chart(runs, job.number, "duration", usual.of("duration") if usual else None),
+            )
+            if chart
+        ],
+        "runs_shown": len(runs),
+        "runs_newer": newer,
+    }
+
+
 def tags_context(project, job, *, error=None, status=None):
     """What the tag editor partial needs, and nothing more."""
     return {
@@ -87,8 +130,16 @@ def job_detail(request, project_id, spider_number, job_number):
     project = project_for_user(request.user, project_id)
     job = job_for(project, spider_number, job_number)
     metadata = metadata_for(job)
+    if request.htmx and request.htmx.target == "usual":
+        # The cohort links redraw only the comparison.
+        return render(
+            request,
+            "jobs/job_detail.html#usual",
+            {"job": job, **usual_context(job, request.GET.get("usual"))},
+        )
     previous_run = Job.objects.previous_run(job)
     next_run = Job.objects.next_run(job)
+    badge = badge_of(job.state, job.close_reason)
     jobs_path = reverse("job-metadata", kwargs=job_url_kwargs(job.key))
     jobq_path = reverse("jobq-jobsummary", kwargs={"project_id": project.pk}) + f"?key={job.key}"
     context = {
@@ -104,6 +155,12 @@ def job_detail(request, project_id, spider_number, job_number):
         "previous_run": previous_run,
         "next_run": next_run,
         "previous_url": previous_run and job_detail_url(previous_run.key),
+        "compare_previous_url": previous_run
+        and reverse("compare", kwargs={"project_id": project.pk}) + f"?key={previous_run.key}&key={job.key}",
+        "badge": badge,
+        "badge_label": badge_label(badge),
+        "outcome_text": outcome_of(job.close_reason).description if job.state == State.FINISHED else "",
+        **usual_context(job, request.GET.get("usual")),
         "next_url": next_run and job_detail_url(next_run.key),
         "jobs_url": request.build_absolute_uri(jobs_path),
         "jobq_url": request.build_absolute_uri(jobq_path),

@@ -15,6 +15,7 @@ from django_htmx.http import push_url
 
 from ..access import project_for_user, visible_projects
 from ..chart import chart_of
+from ..health import usual_for_rows
 from ..jobmeta import MAX_TEXT, now_ms
 from ..links import FilterLinks, job_list_url, with_query
 from ..listing import (
@@ -32,6 +33,7 @@ from ..listing import (
     state_counts,
 )
 from ..models import STATES, Job, Spider, Tag
+from ..outcomes import OUTCOMES
 from ..rows import row_of
 from ..snippets import api_snippets
 from ..timezones import local_datetime, zone_name
@@ -66,6 +68,18 @@ def state_chips(counts: StateCounts | None, selected: list[str]) -> list[dict]:
     ]
 
 
+def outcome_chips(selected: list[str]) -> list[dict]:
+    return [
+        {
+            "value": outcome.value,
+            "label": outcome.label,
+            "title": outcome.description,
+            "checked": outcome.value in selected,
+        }
+        for outcome in OUTCOMES
+    ]
+
+
 def listing_context(request, listing: ListRequest, *, inline_chart: bool = True) -> dict:
     """Everything the job list shows. Without `inline_chart` the chart is
     left to its own request (job_list_chart), so a filter change shows the
@@ -88,6 +102,9 @@ def listing_context(request, listing: ListRequest, *, inline_chart: bool = True)
         "selected_spiders": query.getlist("spider"),
         "has_tags": query.getlist("has_tag"),
         "lacks_tags": query.getlist("lacks_tag"),
+        "outcomes": outcome_chips(query.getlist("outcome")),
+        "spiders_url": reverse("spiders", kwargs={"project_id": project.pk}),
+        "alerts_url": reverse("alerts", kwargs={"project_id": project.pk}),
     }
     if not listing.valid:
         context["states"] = state_chips(None, query.getlist("state"))
@@ -97,7 +114,8 @@ def listing_context(request, listing: ListRequest, *, inline_chart: bool = True)
     queryset = jobfilter.qs
     page = page_of(queryset, listing.cursor)
     links = FilterLinks(project, filters)
-    shown = [row_of(row, spider_names, listing.now, links) for row in page.rows]
+    usual = usual_for_rows(page.rows)
+    shown = [row_of(row, spider_names, listing.now, links, usual.get(row["id"])) for row in page.rows]
     chart = None
     if inline_chart:
         # On the first page the newest row is the filter's newest job.
@@ -198,9 +216,10 @@ def job_list_live(request, project_id):
     rows = []
     if watched:
         spider_names = Spider.objects.names(project)
-        found = Job.objects.for_project(project).filter(key__in=watched).values(*ROW_COLUMNS)
+        found = list(Job.objects.for_project(project).filter(key__in=watched).values(*ROW_COLUMNS))
         links = FilterLinks(project, listing.filters)
-        rows = [row_of(row, spider_names, listing.now, links) for row in found]
+        usual = usual_for_rows(found)
+        rows = [row_of(row, spider_names, listing.now, links, usual.get(row["id"])) for row in found]
     new = None
     if "since" in request.GET:
         new = new_jobs_count(jobfilter.qs, project, request.GET["since"], watched)
@@ -231,7 +250,6 @@ def job_list_chart(request, project_id):
     queryset = listing.jobfilter.qs
     context = {
         "chart": chart_of(daily_figures(queryset, listing.cleaned, newest_ts_of(queryset))),
-        "states": state_chips(None, listing.jobfilter.states),
         "zone": zone_name(),
     }
     return render(request, "jobs/job_list.html#chart", context)

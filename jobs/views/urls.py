@@ -3,7 +3,7 @@
 from django.urls import path
 
 from .. import converters  # noqa: F401  (registers <id:…>)
-from . import api_keys, bulk, exports, job_detail, job_list
+from . import alerts, api_keys, bulk, compare, exports, job_detail, job_list, spiders
 
 urlpatterns = [
     path("", job_list.home, name="home"),
@@ -25,6 +25,12 @@ urlpatterns = [
         name="job-tags",
     ),
     path("p/<id:project_id>/bulk/", bulk.bulk_action, name="bulk-action"),
+    # Spider health: the overview, comparing two runs, alert rules and their history.
+    path("p/<id:project_id>/spiders/", spiders.spiders, name="spiders"),
+    path("p/<id:project_id>/compare/", compare.compare, name="compare"),
+    path("p/<id:project_id>/alerts/", alerts.alerts, name="alerts"),
+    path("p/<id:project_id>/alerts/history", alerts.alert_history, name="alert-history"),
+    path("p/<id:project_id>/alerts/<id:rule_id>/", alerts.alert_rule, name="alert-rule"),
     path("keys/", api_keys.api_keys, name="api-keys"),
     path("keys/<id:key_id>/revoke/", api_keys.api_key_revoke, name="api-key-revoke"),
 ]

@@ -143,9 +143,11 @@ def test_htmx_gets_the_job_partial_others_the_page(client, owner, job):
 
 def test_query_count(client, owner, job, django_assert_num_queries):
     client.force_login(owner)
-    # session, user, project access, job with its spider, previous run,
-    # next run, tag suggestions
-    with django_assert_num_queries(7):
+    # session, user, project access, job with its spider, its spider's
+    # previous finished runs (the usual and the chart's older runs: one walk of
+    # job_spider_ts), the newer runs for the chart, previous run, next run,
+    # tag suggestions
+    with django_assert_num_queries(9):
         assert client.get(URL.format(7)).status_code == 200
 
 

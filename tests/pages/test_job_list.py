@@ -330,21 +330,23 @@ def test_missing_cursor_shows_the_first_page_with_a_note(as_member, many_jobs):
 
 
 def test_deep_page_costs_the_same_queries_as_the_first(as_member, many_jobs, django_assert_num_queries):
-    # session, user, project, spiders, tags, state counters, rows, chart, projects (picker)
-    with django_assert_num_queries(9):
+    # session, user, project, spiders, tags, state counters, rows, the rows'
+    # usual (one query: health.usual_for_rows), chart, projects (picker)
+    with django_assert_num_queries(10):
         as_member.get(f"{LIST}?state=finished")
     # + the cursor's job, + the newest ts for the chart (not the first row here)
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(12):
         as_member.get(f"{LIST}?state=finished&before=53/1/3")
 
 
 def test_partial_query_count(as_member, many_jobs, django_assert_num_queries):
-    # session, user, project, spiders, tags, state counters, rows
-    # (the chart comes in its own request)
-    with django_assert_num_queries(7):
+    # session, user, project, spiders, tags, state counters, rows, the rows'
+    # usual (the chart comes in its own request)
+    with django_assert_num_queries(8):
         htmx(as_member, f"{LIST}?state=finished")
     # With a tag filter: 4 capped per-state counts instead of the counters,
-    # + the spider-id lookup (once: the filter is parsed once per request).
+    # + the spider-id lookup (once: the filter is parsed once per request);
+    # no row matches, so no usual is looked up.
     with django_assert_num_queries(11):
         htmx(as_member, f"{LIST}?state=finished&has_tag=x&spider=books")
 
@@ -409,7 +411,7 @@ def test_a_watched_job_that_finishes_is_refreshed_not_counted_as_new(as_member):
     url = f"/p/53/live?{ALL}&since=53/1/2&watch=53/1/2"
     add_jobs(job_line(number=2, state="finished", ts=BASE_TS + 50_000))
     html = htmx(as_member, url).content.decode()
-    assert '<span class="state s-finished">finished</span>' in html
+    assert '<span class="state b-finished">finished</span>' in html
     assert "new job" not in html
     assert "watch=53%2F1%2F2" in live_url_in(html)  # still watched: still not new
 
