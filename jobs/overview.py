@@ -125,7 +125,7 @@ def overview(project: Project, *, now: int) -> list[SpiderRow]:
     jobs per spider and state (the partial index job_active_ts)."""
     spiders = list(Spider.objects.filter(project=project).select_related("health").order_by("name"))
     live: dict[tuple[int, str], dict[str, Any]] = {
-        (row["spider_id"], row["state"]): row
+        (row["spider_id"], row["state"]): dict(row)
         for row in Job.objects.filter(project=project, state__in=[State.RUNNING, State.PENDING])
         .order_by()
         .values("spider_id", "state")
