@@ -298,11 +298,12 @@ def _time_rules_of(project_id: int, rules: list[AlertRule], now: int) -> int:
     recorded = 0
     silent_rules = [rule for rule in rules if rule.kind == Kind.SILENT and rule.hours]
     if silent_rules:
+        # The spider's name in the same query: a spider created since `names` was read counts too.
         healths = SpiderHealth.objects.filter(project_id=project_id, last_started__isnull=False)
-        for health in healths.only("spider_id", "last_started"):
+        for health in healths.select_related("spider").only("spider_id", "last_started", "spider__name"):
             if health.spider_id in running_spiders:
                 continue
-            spider_name = names.get(health.spider_id, "")
+            spider_name = health.spider.name
             silent_for = now - (health.last_started or 0)
             for rule in silent_rules:
                 assert rule.hours is not None

@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.tasks import task_backends
 
 from ..jobmeta import now_ms
@@ -73,6 +73,7 @@ class Clock(threading.Thread):
             finally:
                 close_old_connections()
             self.stopped.wait(self.seconds)
+        connection.close()
 
     def stop(self) -> None:
         self.stopped.set()

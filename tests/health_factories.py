@@ -1,0 +1,68 @@
+"""Factories for spider-health tests: a spider's history of finished runs
+(imported, as old jobs arrive) and a run that ends now (through the same
+lifecycle calls as the API: push, start, update)."""
+
+from jobs import lifecycle
+from jobs.models import Project
+
+from .factories import BASE_TS, add_jobs, job_line
+
+MINUTE = 60_000
+HOUR = 60 * MINUTE
+
+
+def history(
+    spider="books",
+    spider_number=1,
+    *,
+    runs=10,
+    items=1000,
+    start=BASE_TS,
+    every=HOUR,
+    reason="finished",
+    first=1,
+):
+    """`runs` finished runs, one every `every` ms, each lasting 10 minutes; returns their keys."""
+    lines = []
+    for index in range(runs):
+        started = start + index * every
+        lines.append(
+            job_line(
+                spider=spider,
+                spider_number=spider_number,
+                number=first + index,
+                ts=started + 10 * MINUTE,
+                pending_time=started - MINUTE,
+                running_time=started,
+                finished_time=started + 10 * MINUTE,
+                close_reason=reason,
+                items=items,
+                pages=items * 2,
+                errors=0,
+            )
+        )
+    return add_jobs(*lines)
+
+
+def end_run(project: Project, spider="books", *, reason="finished", items=1000, errors=0, tags=(), now=None):
+    """A run pushed, started and finished now, as a Scrapy Cloud runner does it; returns its key."""
+    [answer] = lifecycle.push_jobs(
+        project=project,
+        pushes=[lifecycle.push_request({"spider": spider, "tags": list(tags)}, project=project)],
+    )
+    key = answer["key"]
+    lifecycle.update_jobs(
+        project=project, updates=[lifecycle.update_request({"key": key, "state": "running"}, project=project)]
+    )
+    finish = {
+        "key": key,
+        "state": "finished",
+        "close_reason": reason,
+        "items": items,
+        "pages": items * 2,
+        "errors": errors,
+    }
+    lifecycle.update_jobs(
+        project=project, updates=[lifecycle.update_request(finish, project=project)], now=now
+    )
+    return key
