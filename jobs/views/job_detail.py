@@ -80,7 +80,7 @@ def usual_context(job, cohort):
     comparison = comparison_of(job, cohort)
     figures = []
     for name, value, usual, ratio, far in comparison.figures:
-        as_text = format_duration if name == "duration" else (lambda n: f"{round(n):,}")
+        as_text = (lambda n: format_duration(int(n))) if name == "duration" else (lambda n: f"{round(n):,}")
         figures.append(
             {
                 "name": name,

@@ -2,6 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
+from jobs import health
 from jobs.demo import DEMO_PROJECT_IDS, demo_jobs_loaded, ensure_demo_access, load_demo_jobs
 
 
@@ -23,6 +24,10 @@ class Command(BaseCommand):
             started = time.monotonic()
             summary = load_demo_jobs()
             loaded = f"Demo data loaded in {time.monotonic() - started:.1f} s: {summary}"
+        # A database from before spider health: its figures, once.
+        rebuilt = health.rebuild(missing_only=True)
+        if rebuilt:
+            loaded += f" Spider health figures computed for {rebuilt} spider(s)."
         access = ensure_demo_access()
         url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
         project = DEMO_PROJECT_IDS[0]
