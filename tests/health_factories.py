@@ -54,14 +54,9 @@ def end_run(project: Project, spider="books", *, reason="finished", items=1000, 
     lifecycle.update_jobs(
         project=project, updates=[lifecycle.update_request({"key": key, "state": "running"}, project=project)]
     )
-    finish = {
-        "key": key,
-        "state": "finished",
-        "close_reason": reason,
-        "items": items,
-        "pages": items * 2,
-        "errors": errors,
-    }
+    finish = {"key": key, "state": "finished", "close_reason": reason, "errors": errors}
+    if items is not None:
+        finish.update(items=items, pages=items * 2)
     lifecycle.update_jobs(
         project=project, updates=[lifecycle.update_request(finish, project=project)], now=now
     )

@@ -1,0 +1,77 @@
+"""Spider health figures kept by lifecycle and the importer (jobs/health.py):
+always what a rebuild from the jobs finds."""
+
+from jobs import health, lifecycle
+from jobs.models import Job, SpiderHealth
+from jobs.outcomes import outcome_of
+
+from ..factories import add_jobs, job_line
+from ..health_factories import end_run, history
+
+
+def figures():
+    return {
+        health.spider_id: (
+            health.runs,
+            {day: counts for day, counts in health.days.items() if counts},
+            health.last_started,
+        )
+        for health in SpiderHealth.objects.order_by("spider_id")
+    }
+
+
+def assert_same_as_rebuilt():
+    kept = figures()
+    health.rebuild()
+    assert figures() == kept
+
+
+def test_runs_ending_deleted_and_restored_keep_the_figures_exact(project):
+    history(runs=35, items=100)
+    end_run(project, reason="failed", items=3)
+    key = end_run(project, reason="finished", items=500)
+    assert_same_as_rebuilt()
+    row = SpiderHealth.objects.get()
+    assert len(row.runs) == health.RUNS_KEPT and row.runs[-1][4] == 500
+    assert outcome_of(row.runs[-2][3]).value == "failed"
+    lifecycle.change_state(Job.objects.filter(key=key), "deleted")
+    assert_same_as_rebuilt()
+    assert SpiderHealth.objects.get().runs[-1][4] == 3
+    lifecycle.change_state(Job.objects.filter(key=key), "finished")
+    assert_same_as_rebuilt()
+
+
+def test_stats_sent_after_the_finish_update_the_run(project):
+    history(runs=6)
+    key = end_run(project, items=None)
+    lifecycle.update_jobs(
+        project=project, updates=[lifecycle.update_request({"key": key, "items": 77}, project=project)]
+    )
+    assert SpiderHealth.objects.get().runs[-1][4] == 77
+    assert_same_as_rebuilt()
+
+
+def test_imports_keep_them_in_any_order(project):
+    lines = [
+        job_line(
+            number=n,
+            close_reason="finished",
+            items=n,
+            running_time=1_700_000_000_000 + n,
+            finished_time=1_700_000_000_000 + n + 5,
+        )
+        for n in range(40, 0, -1)
+    ]
+    add_jobs(*lines)
+    assert_same_as_rebuilt()
+    assert [run[0] for run in SpiderHealth.objects.get().runs] == list(range(11, 41))
+
+
+def test_the_usual_leaves_out_runs_that_went_wrong():
+    runs = [health.Run(n, 0, 60_000, "finished", 1000, 10, 0) for n in range(4)]
+    assert health.usual_of(runs) is None  # fewer than MIN_RUNS
+    runs += [health.Run(9, 0, 60_000, "failed", 0, 0, 9), health.Run(10, 0, 60_000, "finished", 1200, 10, 0)]
+    usual = health.usual_of(runs)
+    assert usual is not None and usual.runs == 5 and usual.of("items") == 1000
+    [hint] = health.hints_of(health.Run(11, 0, 60_000, "finished", 380, 10, 0), usual)
+    assert (hint.figure, hint.change, hint.bad) == ("items", "−62%", True)

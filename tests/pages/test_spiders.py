@@ -1,0 +1,95 @@
+"""The spiders overview (jobs/views/spiders.py, jobs/overview.py)."""
+
+import pytest
+
+from jobs.jobmeta import now_ms
+
+from ..factories import add_jobs, job_line
+from ..health_factories import HOUR, MINUTE, history
+
+URL = "/p/53/spiders/"
+
+
+@pytest.mark.parametrize("who", ["owner", "member", "staff"])
+def test_people_of_the_project_see_it(client, project, who, request):
+    client.force_login(request.getfixturevalue(who))
+    assert client.get(URL).status_code == 200
+
+
+def test_outsiders_get_404_and_strangers_the_login(client, project, outsider):
+    assert client.get(URL).status_code == 302
+    client.force_login(outsider)
+    assert client.get(URL).status_code == 404
+
+
+def recent_history(spider, number, **kwargs):
+    kwargs.setdefault("start", now_ms() - 8 * HOUR - 30 * MINUTE)
+    return history(spider, number, **kwargs)
+
+
+def test_rows_needing_attention_come_first(client, owner):
+    recent_history("calm", 1, runs=8)
+    recent_history("dropped", 2, runs=8)
+    recent_history("failing", 3, runs=8)
+    recent_history("quiet", 4, runs=8, start=now_ms() - 30 * HOUR)
+    now = now_ms()
+    add_jobs(
+        job_line(
+            spider="dropped",
+            spider_number=2,
+            number=20,
+            close_reason="finished",
+            items=100,
+            ts=now,
+            finished_time=now,
+            running_time=now - 10 * MINUTE,
+        ),
+        job_line(
+            spider="failing",
+            spider_number=3,
+            number=20,
+            close_reason="failed",
+            ts=now,
+            finished_time=now,
+            running_time=now - MINUTE,
+        ),
+    )
+    client.force_login(owner)
+    html = client.get(URL).content.decode()
+    order = [name for name in ("failing", "dropped", "quiet", "calm") if f'data-spider="{name}"' in html]
+    positions = [html.index(f'data-spider="{name}"') for name in order]
+    assert positions == sorted(positions) and len(order) == 4
+    assert "last run: failed" in html and "items −90% on the last run" in html
+    assert "no run for 23 h" in html and "usually every 1 h" in html
+    assert "3 of 4 spiders need attention" in html
+    only = client.get(URL + "?attention=1").content.decode()
+    assert 'data-spider="calm"' not in only and 'data-spider="failing"' in only
+
+
+def test_a_long_running_job_is_flagged(client, owner):
+    recent_history("slow", 1, runs=8)
+    started = now_ms() - 3 * HOUR
+    add_jobs(job_line(spider="slow", number=30, state="running", running_time=started, ts=started))
+    client.force_login(owner)
+    html = client.get(URL).content.decode()
+    assert "running for 3 h" in html and "usually 10 min" in html
+
+
+def test_query_count_does_not_grow_with_spiders(client, owner, django_assert_num_queries):
+    for number in range(1, 16):
+        recent_history(f"spider{number:02}", number, runs=6)
+    client.force_login(owner)
+    # session, user, project access, the spiders with their health rows (one
+    # join), the live jobs per spider and state (one aggregate)
+    with django_assert_num_queries(5):
+        html = client.get(URL).content.decode()
+    assert html.count("data-spider=") == 15
+    with django_assert_num_queries(5):
+        assert (
+            client.get(URL, HTTP_HX_REQUEST="true").content.decode().lstrip().startswith('<div id="spiders"')
+        )
+
+
+def test_an_empty_project(client, owner):
+    client.force_login(owner)
+    assert "This project has no spiders yet." in client.get(URL).content.decode()
