@@ -24,7 +24,7 @@ $(VENV)/.installed: requirements.txt | $(PY)
 	@touch $@
 
 # (integrations/scrapy is installed editable: only its dependencies need a reinstall.)
-$(VENV)/.installed-dev: requirements-dev.txt requirements.txt integrations/scrapy/pyproject.toml | $(PY)
+$(VENV)/.installed-dev: requirements-dev.txt requirements.txt requirements-redis.txt integrations/scrapy/pyproject.toml | $(PY)
 	@echo "Installing development dependencies from requirements-dev.txt"
 	@$(PIP) -r requirements-dev.txt
 	@touch $@ $(VENV)/.installed
