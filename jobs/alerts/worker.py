@@ -120,11 +120,10 @@ class Worker:
     def _run_rq(self) -> None:
         import django_rq
         from django_tasks_rq import Job
-        from rq import SimpleWorker
 
         # SimpleWorker runs tasks in this process: the tasks are short HTTP and
         # SMTP calls, and forking a Django process per delivery buys nothing.
-        worker = django_rq.get_worker("default", job_class=Job, worker_class=SimpleWorker)
+        worker = django_rq.get_worker("default", job_class=Job, worker_class="rq.SimpleWorker")
         self._inner = worker
         worker.work(with_scheduler=True, burst=self.batch, logging_level="WARNING")
 
