@@ -40,6 +40,9 @@ MIN_RUNS = 5
 DAYS_KEPT = 31
 # The most rows one index walk reads to find a job's previous runs.
 WALK_CAP = 300
+# A list page walks each spider's rows on the page, its usual runs and this
+# many more (runs that went wrong, or that the page's filter leaves out).
+LIST_SLACK = 10
 # The figures compared with the usual, in the order hints show them.
 FIGURES = ("items", "pages", "errors", "duration")
 # A figure is far from usual below FAR_BELOW or above FAR_ABOVE times its
@@ -244,12 +247,15 @@ def _walk(
 
 def previous_runs(rows: Sequence[Mapping[str, Any]]) -> dict[int, list[Run]]:
     """{job id: the finished runs of its spider before it, newest first} for
-    finished rows (dicts with id, project_id, spider_id, ts): one query, at
-    most WALK_CAP rows per spider, walked from the spider's newest row given."""
+    finished rows (dicts with id, project_id, spider_id, ts): one query, per
+    spider at most its rows + USUAL_RUNS + LIST_SLACK rows (WALK_CAP at most),
+    walked from the spider's newest row given."""
     newest: dict[int, Mapping[str, Any]] = {}
+    shown: dict[int, int] = defaultdict(int)
     for row in rows:
         if row["state"] != State.FINISHED:
             continue
+        shown[row["spider_id"]] += 1
         top = newest.get(row["spider_id"])
         if top is None or (row["ts"], row["id"]) > (top["ts"], top["id"]):
             newest[row["spider_id"]] = row
@@ -257,9 +263,9 @@ def previous_runs(rows: Sequence[Mapping[str, Any]]) -> dict[int, list[Run]]:
         return {}
     parts, params = [], []
     for index, (spider_id, top) in enumerate(sorted(newest.items())):
-        sql, part_params = _walk(
-            top["project_id"], spider_id, top["ts"], top["id"] + 1, WALK_COLUMNS, WALK_CAP
-        )
+        # Enough for the spider's rows on the page and the runs before the oldest.
+        cap = min(WALK_CAP, shown[spider_id] + USUAL_RUNS + LIST_SLACK)
+        sql, part_params = _walk(top["project_id"], spider_id, top["ts"], top["id"] + 1, WALK_COLUMNS, cap)
         # A walk from just above the newest row: (ts, id + 1) keeps the row itself.
         parts.append(f"SELECT * FROM ({sql}) AS walk{index}")
         params.extend(part_params)
@@ -284,9 +290,35 @@ def previous_runs(rows: Sequence[Mapping[str, Any]]) -> dict[int, list[Run]]:
 
 
 def usual_for_rows(rows: Sequence[Mapping[str, Any]]) -> dict[int, tuple[Run, Usual | None]]:
-    """{job id: (its run, its usual)} for the finished rows of a list page: one query."""
-    before = previous_runs(rows)
-    return {row["id"]: (Run.of_row(row), usual_of(before[row["id"]])) for row in rows if row["id"] in before}
+    """{job id: (its run, its usual)} for the finished rows of a list page.
+
+    A row among its spider's kept runs (SpiderHealth) with USUAL_RUNS healthy
+    runs kept before it, as on a first page, is compared with those: the same
+    runs a walk would find. The others get one walk of job_spider_ts for all
+    their spiders (previous_runs). At most two queries."""
+    finished = [row for row in rows if row["state"] == State.FINISHED]
+    if not finished:
+        return {}
+    kept = {
+        spider_id: [Run.of_list(values) for values in runs]
+        for spider_id, runs in SpiderHealth.objects.filter(
+            spider_id__in={row["spider_id"] for row in finished}
+        ).values_list("spider_id", "runs")
+    }
+    answer: dict[int, tuple[Run, Usual | None]] = {}
+    rest = []
+    for row in finished:
+        runs = kept.get(row["spider_id"], [])
+        index = next((i for i, run in enumerate(runs) if run.number == row["number"]), None)
+        before = runs[:index][::-1] if index is not None else []
+        if sum(run.healthy for run in before) >= USUAL_RUNS:
+            answer[row["id"]] = (Run.of_row(row), usual_of(before))
+        else:
+            rest.append(row)
+    walked = previous_runs(rest) if rest else {}
+    for row in rest:
+        answer[row["id"]] = (Run.of_row(row), usual_of(walked[row["id"]]))
+    return answer
 
 
 @dataclass

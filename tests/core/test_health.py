@@ -75,3 +75,23 @@ def test_the_usual_leaves_out_runs_that_went_wrong():
     assert usual is not None and usual.runs == 5 and usual.of("items") == 1000
     [hint] = health.hints_of(health.Run(11, 0, 60_000, "finished", 380, 10, 0), usual)
     assert (hint.figure, hint.change, hint.bad) == ("items", "−62%", True)
+
+
+def test_list_rows_compare_with_the_kept_runs_when_they_suffice(project, django_assert_num_queries):
+    from jobs.listing import ROW_COLUMNS
+
+    history(runs=30, items=1000)
+    end_run(project, items=300)
+    rows = list(Job.objects.filter(state="finished").newest_first().values(*ROW_COLUMNS)[:5])
+    # The spider's kept runs only: no walk of the jobs.
+    with django_assert_num_queries(1):
+        kept = health.usual_for_rows(rows)
+    walked = health.previous_runs(rows)
+    for row in rows:
+        assert kept[row["id"]][1] == health.usual_of(walked[row["id"]])
+    newest = kept[rows[0]["id"]]
+    assert newest[0].items == 300 and newest[1].of("items") == 1000
+    # Older rows, with too few kept runs before them, add one walk for all.
+    older = list(Job.objects.filter(state="finished").newest_first().values(*ROW_COLUMNS)[20:25])
+    with django_assert_num_queries(2):
+        assert len(health.usual_for_rows(older)) == 5

@@ -331,18 +331,19 @@ def test_missing_cursor_shows_the_first_page_with_a_note(as_member, many_jobs):
 
 def test_deep_page_costs_the_same_queries_as_the_first(as_member, many_jobs, django_assert_num_queries):
     # session, user, project, spiders, tags, state counters, rows, the rows'
-    # usual (one query: health.usual_for_rows), chart, projects (picker)
-    with django_assert_num_queries(10):
+    # usual (health.usual_for_rows: the spiders' kept runs, then one walk for
+    # rows with too few kept runs before them), chart, projects (picker)
+    with django_assert_num_queries(11):
         as_member.get(f"{LIST}?state=finished")
     # + the cursor's job, + the newest ts for the chart (not the first row here)
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(13):
         as_member.get(f"{LIST}?state=finished&before=53/1/3")
 
 
 def test_partial_query_count(as_member, many_jobs, django_assert_num_queries):
     # session, user, project, spiders, tags, state counters, rows, the rows'
-    # usual (the chart comes in its own request)
-    with django_assert_num_queries(8):
+    # usual (kept runs, one walk) (the chart comes in its own request)
+    with django_assert_num_queries(9):
         htmx(as_member, f"{LIST}?state=finished")
     # With a tag filter: 4 capped per-state counts instead of the counters,
     # + the spider-id lookup (once: the filter is parsed once per request);
