@@ -24,6 +24,12 @@ STACK_ORDER = (
     "pending",
     "deleted",
 )
+LEGEND_ORDER = (
+    "pending",
+    "running",
+    *(badge for badge in STACK_ORDER if badge not in ("running", "pending", "deleted")),
+    "deleted",
+)
 # The share of a day's width left empty between bars.
 GAP = 0.15
 
@@ -37,7 +43,7 @@ def chart_of(figures: DailyFigures | None) -> dict | None:
     peak = max((sum(day.values()) for day in days.values()), default=0)
     width, height = 100 / count, 100.0
     shown = {badge for day in days.values() for badge, n in day.items() if n}
-    order = [badge for badge in STACK_ORDER if badge in shown] + sorted(shown - set(STACK_ORDER))
+    order = [badge for badge in STACK_ORDER if badge in shown]
     bars = []
     for index in range(count):
         day = figures.first_day + index
@@ -63,5 +69,6 @@ def chart_of(figures: DailyFigures | None) -> dict | None:
             }
         )
     total = sum(sum(day.values()) for day in days.values())
-    legend = [(badge, badge_label(badge)) for badge in order]
+    # The legend reads like the state chips: pending, running, the outcomes, deleted.
+    legend = [(badge, badge_label(badge)) for badge in sorted(order, key=LEGEND_ORDER.index)]
     return {"bars": bars, "peak": peak, "days": count, "total": total, "legend": legend}

@@ -68,11 +68,16 @@ def state_chips(counts: StateCounts | None, selected: list[str]) -> list[dict]:
     ]
 
 
+# Chip texts that differ from the badges, so no chip reads like a state chip
+# ("finished") or like another field's label.
+OUTCOME_CHIP_TEXTS = {"finished": "clean finish", "limit": "limit"}
+
+
 def outcome_chips(selected: list[str]) -> list[dict]:
     return [
         {
             "value": outcome.value,
-            "label": outcome.label,
+            "label": OUTCOME_CHIP_TEXTS.get(outcome.value, outcome.label),
             "title": outcome.description,
             "checked": outcome.value in selected,
         }

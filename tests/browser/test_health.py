@@ -44,7 +44,7 @@ def test_each_outcome_has_its_badge_on_the_list_and_the_detail_page(page, live_u
     expect(page.locator("#jobs tr:has(a:text-is('53/1/20')) .state")).to_have_text("running")
 
     # The outcome filter narrows the list in place.
-    page.get_by_label("failed", exact=True).check()
+    page.get_by_label("outcome failed", exact=True).check()
     expect(page).to_have_url(re.compile(r"/p/53/\?state=running&state=finished&outcome=failed$"))
     expect(page.locator("#jobs tbody tr")).to_have_count(1)
 

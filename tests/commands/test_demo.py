@@ -80,8 +80,13 @@ def test_first_run_loads_demo_jobs_and_second_run_reuses_everything(client, djan
     assert not jobs.filter(state="running").exclude(running_time=F("ts")).exists()
     assert jobs.filter(spider_args__isnull=False).exists()
 
-    with django_assert_max_num_queries(8):
-        # The counter sum, the projects, the user, 2 memberships, the key.
+    # The import kept every spider's health figures (jobs/health.py).
+    from jobs.models import Spider, SpiderHealth
+
+    assert SpiderHealth.objects.count() == Spider.objects.count()
+    with django_assert_max_num_queries(9):
+        # The counter sum, the spiders missing health figures (none), the
+        # projects, the user, 2 memberships, the key.
         second = run_demo()
     assert "already loaded" in second
     assert banner_credentials(second) == banner_credentials(first)
