@@ -23,5 +23,5 @@ def test_one_project_or_a_clear_error(project, capsys):
     history(runs=3)
     call_command("rebuild_health", "--project", "53")
     assert "1 spider(s) rebuilt." in capsys.readouterr().out
-    with pytest.raises(CommandError, match="There is no project 777."):
+    with pytest.raises(CommandError, match=r"There is no project 777\."):
         call_command("rebuild_health", "--project", "777")
