@@ -33,7 +33,7 @@ run: setup
 	@DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --no-input -v 0
 	@DEBUG=$${DEBUG:-1} $(PY) manage.py demo --host $(HOST) --port $(PORT)
 	@# The alert worker runs beside the server and stops with it.
-	@DEBUG=$${DEBUG:-1} $(PY) manage.py jobq_worker -v 0 & worker=$$!; \
+	@DEBUG=$${DEBUG:-1} $(PY) manage.py alert_worker -v 0 & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	DEBUG=$${DEBUG:-1} $(PY) manage.py runserver --skip-checks $(HOST):$(PORT)
 

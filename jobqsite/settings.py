@@ -210,7 +210,7 @@ LOGGING = {
 # --- Spider health alerts (docs/health.md) ------------------------------------
 # Deliveries run in the background through django.tasks. The default queue is
 # the database itself (django-tasks-db), so `make run` needs nothing else;
-# `manage.py jobq_worker` runs them and evaluates the time-based rules.
+# `manage.py alert_worker` runs them and evaluates the time-based rules.
 # JOBQ_TASKS_REDIS=redis://host:6379/5 puts the queue in Redis (RQ) instead.
 JOBQ_TASKS_REDIS = os.environ.get("JOBQ_TASKS_REDIS", "")
 if JOBQ_TASKS_REDIS:

@@ -107,7 +107,7 @@ class SmtpServer:
 
 
 class WorkerThreads:
-    """The worker as `manage.py jobq_worker` runs it: the queue's worker loop
+    """The worker as `manage.py alert_worker` runs it: the queue's worker loop
     and the clock that evaluates the time-based rules, in threads (PostgreSQL:
     SQLite's in-memory test database cannot be written from two threads)."""
 
@@ -150,7 +150,7 @@ class WorkerThreads:
 class WorkerInThisThread:
     """The same loops in this thread (SQLite): each look while waiting runs
     the clock's tick and the queue's worker loop until nothing is due, as
-    `manage.py jobq_worker --batch` does."""
+    `manage.py alert_worker --batch` does."""
 
     def __init__(self, tick_seconds=0.2):
         from jobs.alerts.worker import Clock

@@ -1,7 +1,7 @@
 """The django.tasks tasks of alerts, and handing deliveries to the queue.
 
 With the default database backend (django-tasks-db) the queue is a table;
-with JOBQ_TASKS_REDIS it is Redis (RQ). Either way `manage.py jobq_worker`
+with JOBQ_TASKS_REDIS it is Redis (RQ). Either way `manage.py alert_worker`
 runs the tasks.
 """
 

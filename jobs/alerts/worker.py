@@ -2,7 +2,7 @@
 JOBQ_HEALTH_TICK seconds, evaluates the time-based rules and sweeps up
 deliveries the queue lost.
 
-`manage.py jobq_worker` calls `run`: a clock thread ticks while the queue's
+`manage.py alert_worker` calls `run`: a clock thread ticks while the queue's
 own worker loop runs in the calling thread: django-tasks-db's worker for the
 database queue, RQ's (with its scheduler, for retries) when JOBQ_TASKS_REDIS
 is set. Several workers may run: they take turns at the tick through one

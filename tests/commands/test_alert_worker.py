@@ -1,4 +1,4 @@
-"""Alerts that arrive: manage.py jobq_worker's real loops (the database
+"""Alerts that arrive: manage.py alert_worker's real loops (the database
 queue's worker and the clock) deliver to a real webhook receiver and a real
 SMTP server. Retries are shortened through settings; the receiver going
 down and coming back is real (its port closes and reopens)."""
@@ -106,7 +106,7 @@ def test_a_failed_job_sends_one_signed_alert_and_one_email(project, receiver, sm
     lifecycle.update_jobs(
         project=project, updates=[lifecycle.update_request({"key": key, "items": 5}, project=project)]
     )
-    call_command("jobq_worker", "--batch", "--no-clock")
+    call_command("alert_worker", "--batch", "--no-clock")
     assert len(receiver.requests) == 1 and len(smtp.messages) == 1
     assert Alert.objects.count() == 1
     delivery = AlertDelivery.objects.get(channel="webhook")
@@ -177,7 +177,7 @@ def test_a_delivery_fails_for_good_after_the_last_retry(project, receiver, alert
     make_rule(project, receiver, kind="outcome", emails="")
     end_run(project, reason="failed")
     for _ in range(3):
-        call_command("jobq_worker", "--batch", "--no-clock")
+        call_command("alert_worker", "--batch", "--no-clock")
     delivery = AlertDelivery.objects.get()
     assert delivery.status == "failed" and delivery.attempts == 3
     assert delivery.response == "HTTP 500 Internal Server Error: thanks"
@@ -192,7 +192,7 @@ def test_the_batch_command_ticks_once_and_runs_what_is_queued(
     from ..factories import add_job
 
     add_job(spider="books", number=50, state="running", running_time=1_600_000_000_000, ts=1_600_000_000_000)
-    call_command("jobq_worker", "--batch")
+    call_command("alert_worker", "--batch")
     [request] = receiver.requests
     assert request["json"]["event"] == "job.running_long" and request["json"]["job"]["key"] == "53/1/50"
     assert Job.objects.get(key="53/1/50").state == "running"

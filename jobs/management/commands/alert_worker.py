@@ -1,4 +1,4 @@
-"""manage.py jobq_worker: deliver alerts and evaluate the time-based rules."""
+"""manage.py alert_worker: deliver alerts and evaluate the time-based rules."""
 
 from django.core.management.base import BaseCommand
 
@@ -28,7 +28,7 @@ class Command(BaseCommand):
     def handle(self, *, interval, tick, batch, no_clock, **options):
         kind = worker.backend_kind()
         if options["verbosity"] > 0 and not batch:
-            self.stdout.write(f"jobq worker: {kind} queue; Ctrl-C stops it.")
+            self.stdout.write(f"jobq alert worker: {kind} queue; Ctrl-C stops it.")
         worker.run(interval=interval, tick_seconds=tick, batch=batch, clock=not no_clock)
         if batch:
             return "Queue empty."
