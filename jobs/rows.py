@@ -2,7 +2,7 @@
 templates stay lean (100 rows cost 16-20 ms of template rendering even so)."""
 
 from .formatting import format_duration, local_isoformat, local_time, number, relative
-from .links import FilterLinks, job_detail_url
+from .links import FilterLinks, job_cancel_url, job_detail_url
 from .models import State
 
 LIVE_STATES = (State.PENDING, State.RUNNING)
@@ -24,9 +24,13 @@ def run_time(row: dict, now: int) -> str:
 
 
 def row_of(row: dict, spider_names: dict[int, str], now: int, links: FilterLinks) -> dict:
-    """What the row template shows for a dict of `listing.ROW_COLUMNS`."""
+    """What the row template shows for a dict of `listing.ROW_COLUMNS` (and
+    `ROW_EXPRESSIONS`)."""
     state = row["state"]
     spider = spider_names.get(row["spider_id"], "")
+    # A running job whose cancellation was asked for runs until its runner
+    # stops it; a pending one is finished at once, so never shows this.
+    cancel_requested = state == State.RUNNING and bool(row.get("cancel_requested"))
     return {
         "id": row["id"],
         "key": row["key"],
@@ -35,6 +39,10 @@ def row_of(row: dict, spider_names: dict[int, str], now: int, links: FilterLinks
         "spider_url": links.adding("spider", spider),
         "state": state,
         "live": state in LIVE_STATES,
+        "cancel_requested": cancel_requested,
+        "cancel_url": job_cancel_url(row["key"], back=links.filters)
+        if state in LIVE_STATES and not cancel_requested
+        else "",
         "close_reason": row["close_reason"] or "",
         "items": number(row["items"]),
         "pages": number(row["pages"]),

@@ -22,6 +22,7 @@ from ..listing import (
     PAGE_SIZE,
     PRESETS,
     ROW_COLUMNS,
+    ROW_EXPRESSIONS,
     ListRequest,
     StateCounts,
     daily_figures,
@@ -198,7 +199,9 @@ def job_list_live(request, project_id):
     rows = []
     if watched:
         spider_names = Spider.objects.names(project)
-        found = Job.objects.for_project(project).filter(key__in=watched).values(*ROW_COLUMNS)
+        found = (
+            Job.objects.for_project(project).filter(key__in=watched).values(*ROW_COLUMNS, **ROW_EXPRESSIONS)
+        )
         links = FilterLinks(project, listing.filters)
         rows = [row_of(row, spider_names, listing.now, links) for row in found]
     new = None

@@ -3,7 +3,7 @@
 from django.urls import path
 
 from .. import converters  # noqa: F401  (registers <id:…>)
-from . import api_keys, bulk, exports, job_detail, job_list
+from . import api_keys, bulk, exports, job_detail, job_list, runs
 
 urlpatterns = [
     path("", job_list.home, name="home"),
@@ -25,6 +25,12 @@ urlpatterns = [
         name="job-tags",
     ),
     path("p/<id:project_id>/bulk/", bulk.bulk_action, name="bulk-action"),
+    # Cancelling a job (runs.py).
+    path(
+        "p/<id:project_id>/job/<id:spider_number>/<id:job_number>/cancel/",
+        runs.job_cancel,
+        name="job-cancel",
+    ),
     path("keys/", api_keys.api_keys, name="api-keys"),
     path("keys/<id:key_id>/revoke/", api_keys.api_key_revoke, name="api-key-revoke"),
 ]
