@@ -25,7 +25,8 @@ urlpatterns = [
         name="job-tags",
     ),
     path("p/<id:project_id>/bulk/", bulk.bulk_action, name="bulk-action"),
-    # Cancelling a job (runs.py).
+    # Running a spider and cancelling a job (runs.py).
+    path("p/<id:project_id>/run/", runs.job_run, name="job-run"),
     path(
         "p/<id:project_id>/job/<id:spider_number>/<id:job_number>/cancel/",
         runs.job_cancel,

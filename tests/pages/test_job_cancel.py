@@ -112,7 +112,7 @@ def test_a_running_job_is_marked_and_shown_cancel_requested(client, member, jobs
     page = client.get(response["Location"]).content.decode()
     assert "Asked books 53/1/3 to stop: it shows “cancel requested” until its runner stops it." in page
     assert '<span class="state s-cancel-requested" title="Asked for by member' in page
-    assert f'href="{cancel_url(WORKED)}"' not in page
+    assert f'href="{cancel_url(WORKED)}"' not in page and "Run again…" in page
     # the list shows it too, and offers no second cancel
     html = client.get("/p/53/?state=running").content.decode()
     row = html[html.index('id="job-') :]
