@@ -46,6 +46,18 @@ def job_detail_url(key: str) -> str:
     return reverse("job-detail", kwargs=job_url_kwargs(key))
 
 
+def job_cancel_url(key: str, *, back: QueryDict | None = None) -> str:
+    """The confirmation page that cancels a job; with `back` (the list's
+    filters, maybe none) it returns to that list afterwards, else to the
+    job's page."""
+    path = reverse("job-cancel", kwargs=job_url_kwargs(key))
+    if back is None:
+        return path
+    query = QueryDict(mutable=True)
+    query["back"] = back.urlencode()
+    return with_query(path, query)
+
+
 class FilterLinks:
     """The list's URL with one more filter value (a row's tag or spider),
     built once per value: rows repeat the same few tags."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.http import QueryDict
 
 from .filters import FILTER_PARAMS, JobFilter, filter_params
@@ -46,6 +46,12 @@ LOCAL_INPUT_FORMATS = (
 )
 # The columns a row of the list shows (number and project: its usual, health.usual_for_rows).
 ROW_COLUMNS = (*LIST_COLUMNS, "deleted_time", "number", "project_id")
+# And what the database works out for a row: whether the job's cancellation
+# was asked for (`cancelled_by` in its custom metadata; a running job stays
+# running until its runner stops it), without reading `meta` whole.
+ROW_EXPRESSIONS = {
+    "cancel_requested": ExpressionWrapper(Q(meta__has_key="cancelled_by"), output_field=BooleanField()),
+}
 
 
 def parse_local(text: str) -> datetime.datetime | None:
@@ -191,14 +197,22 @@ def page_of(queryset: JobQuerySet, cursor: Cursor) -> Page:
     """One page of rows around the cursor: one index walk of PAGE_SIZE + 1 rows."""
     position = cursor.position or (0, 0)  # set whenever a direction is
     if cursor.direction == "before":
-        rows = list(queryset.before_key(*position).newest_first().values(*ROW_COLUMNS)[: PAGE_SIZE + 1])
+        rows = list(
+            queryset.before_key(*position)
+            .newest_first()
+            .values(*ROW_COLUMNS, **ROW_EXPRESSIONS)[: PAGE_SIZE + 1]
+        )
         return Page(rows[:PAGE_SIZE], newer=True, older=len(rows) > PAGE_SIZE)
     if cursor.direction == "after":
-        rows = list(queryset.after_key(*position).order_by("ts", "id").values(*ROW_COLUMNS)[: PAGE_SIZE + 1])
+        rows = list(
+            queryset.after_key(*position)
+            .order_by("ts", "id")
+            .values(*ROW_COLUMNS, **ROW_EXPRESSIONS)[: PAGE_SIZE + 1]
+        )
         if len(rows) > PAGE_SIZE:
             return Page(rows[:PAGE_SIZE][::-1], newer=True, older=True)
         cursor.direction = None  # reached the newest jobs: that is the first page
-    rows = list(queryset.newest_first().values(*ROW_COLUMNS)[: PAGE_SIZE + 1])
+    rows = list(queryset.newest_first().values(*ROW_COLUMNS, **ROW_EXPRESSIONS)[: PAGE_SIZE + 1])
     return Page(rows[:PAGE_SIZE], newer=False, older=len(rows) > PAGE_SIZE)
 
 

@@ -412,13 +412,17 @@ class ApiKey(models.Model):
 
 
 class BulkAction(models.Model):
-    """What someone did to many jobs at once in the dashboard, for the record."""
+    """What someone did to jobs in the dashboard, for the record: the bulk
+    actions on many jobs at once, and each run scheduled or job cancelled
+    (`selection` then names the one job)."""
 
     class Action(models.TextChoices):
         ADD_TAG = "add_tag", "add tag"
         REMOVE_TAG = "remove_tag", "remove tag"
         DELETE = "delete"
         RESTORE = "restore"
+        RUN = "run"
+        CANCEL = "cancel"
 
     project = models.ForeignKey(Project, models.CASCADE)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True)

@@ -3,7 +3,7 @@ templates stay lean (100 rows cost 16-20 ms of template rendering even so)."""
 
 from .formatting import format_duration, local_isoformat, local_time, number, relative
 from .health import Hint, Run, Usual, hints_of
-from .links import FilterLinks, job_detail_url
+from .links import FilterLinks, job_cancel_url, job_detail_url
 from .models import State
 from .outcomes import badge_label, badge_of
 
@@ -39,11 +39,15 @@ def row_of(
     links: FilterLinks,
     compared: tuple[Run, Usual | None] | None = None,
 ) -> dict:
-    """What the row template shows for a dict of `listing.ROW_COLUMNS`;
-    `compared` is the job's run and its spider's usual (health.usual_for_rows)."""
+    """What the row template shows for a dict of `listing.ROW_COLUMNS` (and
+    `ROW_EXPRESSIONS`); `compared` is the job's run and its spider's usual
+    (health.usual_for_rows)."""
     state = row["state"]
     spider = spider_names.get(row["spider_id"], "")
     badge = badge_of(state, row["close_reason"])
+    # A running job whose cancellation was asked for runs until its runner
+    # stops it; a pending one is finished at once, so never shows this.
+    cancel_requested = state == State.RUNNING and bool(row.get("cancel_requested"))
     return {
         "id": row["id"],
         "key": row["key"],
@@ -55,6 +59,10 @@ def row_of(
         "badge_label": badge_label(badge),
         "hints": hints_by_figure(compared),
         "live": state in LIVE_STATES,
+        "cancel_requested": cancel_requested,
+        "cancel_url": job_cancel_url(row["key"], back=links.filters)
+        if state in LIVE_STATES and not cancel_requested
+        else "",
         "close_reason": row["close_reason"] or "",
         "items": number(row["items"]),
         "pages": number(row["pages"]),

@@ -35,6 +35,9 @@ MAX_SELECTED_KEYS = 1000
 # "All jobs matching" changes at most this many (see bulk_limit).
 DEFAULT_BULK_MAX = 100_000
 TAG_ACTIONS = (BulkAction.Action.ADD_TAG, BulkAction.Action.REMOVE_TAG)
+# The toolbar's actions. Runs and cancels share the BulkAction log but have
+# views of their own (runs.py): the toolbar must not accept them.
+BULK_ACTIONS = (*TAG_ACTIONS, BulkAction.Action.DELETE, BulkAction.Action.RESTORE)
 # A deleted job comes back as finished: JobQ deletes finished jobs, and
 # bringing one back as pending would make runners start it again.
 RESTORED_STATE = State.FINISHED
@@ -55,7 +58,7 @@ def bulk_limit():
 
 
 class BulkForm(forms.Form):
-    action = forms.ChoiceField(choices=BulkAction.Action.choices)
+    action = forms.ChoiceField(choices=[(action.value, action.label) for action in BULK_ACTIONS])
     # Stripped only for add_tag: an API-made tag with spaces stays removable.
     tag = forms.CharField(
         required=False, strip=False, max_length=MAX_TEXT, validators=[ProhibitNullCharactersValidator()]

@@ -23,6 +23,7 @@ from ..listing import (
     PAGE_SIZE,
     PRESETS,
     ROW_COLUMNS,
+    ROW_EXPRESSIONS,
     ListRequest,
     StateCounts,
     daily_figures,
@@ -221,7 +222,9 @@ def job_list_live(request, project_id):
     rows = []
     if watched:
         spider_names = Spider.objects.names(project)
-        found = list(Job.objects.for_project(project).filter(key__in=watched).values(*ROW_COLUMNS))
+        found = list(
+            Job.objects.for_project(project).filter(key__in=watched).values(*ROW_COLUMNS, **ROW_EXPRESSIONS)
+        )
         links = FilterLinks(project, listing.filters)
         usual = usual_for_rows(found)
         rows = [row_of(row, spider_names, listing.now, links, usual.get(row["id"])) for row in found]

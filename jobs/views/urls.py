@@ -3,7 +3,7 @@
 from django.urls import path
 
 from .. import converters  # noqa: F401  (registers <id:…>)
-from . import alerts, api_keys, bulk, compare, exports, job_detail, job_list, spiders
+from . import alerts, api_keys, bulk, compare, exports, job_detail, job_list, runs, spiders
 
 urlpatterns = [
     path("", job_list.home, name="home"),
@@ -31,6 +31,13 @@ urlpatterns = [
     path("p/<id:project_id>/alerts/", alerts.alerts, name="alerts"),
     path("p/<id:project_id>/alerts/history", alerts.alert_history, name="alert-history"),
     path("p/<id:project_id>/alerts/<id:rule_id>/", alerts.alert_rule, name="alert-rule"),
+    # Running a spider and cancelling a job (runs.py).
+    path("p/<id:project_id>/run/", runs.job_run, name="job-run"),
+    path(
+        "p/<id:project_id>/job/<id:spider_number>/<id:job_number>/cancel/",
+        runs.job_cancel,
+        name="job-cancel",
+    ),
     path("keys/", api_keys.api_keys, name="api-keys"),
     path("keys/<id:key_id>/revoke/", api_keys.api_key_revoke, name="api-key-revoke"),
 ]
