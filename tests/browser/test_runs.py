@@ -61,7 +61,8 @@ def test_run_from_the_list_see_it_pending_cancel_it_see_it_cancelled(page, live_
     expect(page.get_by_text("Cancelled books 53/1/2")).to_be_visible()
     row = page.locator("#jobs tbody tr").first
     expect(row).to_contain_text("53/1/2")
-    expect(row.locator(".state").first).to_have_text("cancelled")  # finished, the cancelled outcome
+    # Finished, with the cancelled outcome.
+    expect(row.locator(".state").first).to_have_text("cancelled")
     expect(row).to_contain_text("cancelled")
     expect(row.get_by_role("link", name="Cancel 53/1/2")).to_have_count(0)
     assert list(BulkAction.objects.order_by("id").values_list("action", flat=True)) == ["run", "cancel"]
@@ -87,7 +88,8 @@ def test_run_again_and_cancel_without_javascript(new_context, browser_user, live
 
     expect(page).to_have_url(live_url("/p/53/job/1/2/"))
     expect(page.get_by_text("Cancelled books 53/1/2")).to_be_visible()
-    expect(page.locator(".job-head .state").first).to_have_text("cancelled")  # finished, the cancelled outcome
+    # Finished, with the cancelled outcome.
+    expect(page.locator(".job-head .state").first).to_have_text("cancelled")
     expect(page.locator(".close-reason")).to_contain_text("cancelled")
     job = Job.objects.get(key="53/1/2")
     assert (job.spider_args, job.priority, job.close_reason, job.meta) == (
