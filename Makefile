@@ -1,16 +1,22 @@
-# The two commands of the README: `make run` and `make test`.
-# Both set up everything they need first (virtualenv, dependencies, database).
+# The README's commands: `make run` (the production server, locally), `make dev`
+# (Django's development server) and `make test`. Each sets up what it needs
+# first (virtualenv, dependencies, database, static files).
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install -qq --disable-pip-version-check
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The local run (jobqsite/settings.py): a secret key generated under var/,
+# the loopback host names and HOST. Without JOBQ_LOCAL jobq is in production
+# and insists on SECRET_KEY and ALLOWED_HOSTS.
+LOCAL := JOBQ_LOCAL=1 HOST=$(HOST) PORT=$(PORT)
 
-.PHONY: run test lint format setup setup-dev bench clean
+.PHONY: run dev test lint format setup setup-dev static bench clean
 
 setup: $(VENV)/.installed
 setup-dev: $(VENV)/.installed-dev
+static: staticfiles/staticfiles.json
 
 $(PY):
 	@python="$${PYTHON:-$$(scripts/find-python)}" || exit 1; \
@@ -29,13 +35,27 @@ $(VENV)/.installed-dev: requirements-dev.txt requirements.txt requirements-redis
 	@$(PIP) -r requirements-dev.txt
 	@touch $@ $(VENV)/.installed
 
-run: setup
-	@DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --no-input -v 0
-	@DEBUG=$${DEBUG:-1} $(PY) manage.py demo --host $(HOST) --port $(PORT)
+# Hashed, compressed copies for WhiteNoise; again only when a static file changes.
+staticfiles/staticfiles.json: $(VENV)/.installed $(shell find static -type f)
+	@$(LOCAL) $(PY) manage.py collectstatic --no-input --clear -v 0
+
+# The production server (gunicorn, jobqsite/gunicorn.conf.py) with DEBUG off.
+run: setup static
+	@$(LOCAL) DEBUG=0 $(PY) manage.py migrate --no-input -v 0
+	@$(LOCAL) DEBUG=0 $(PY) manage.py demo --host $(HOST) --port $(PORT)
 	@# The alert worker runs beside the server and stops with it.
-	@DEBUG=$${DEBUG:-1} $(PY) manage.py alert_worker -v 0 & worker=$$!; \
+	@$(LOCAL) DEBUG=0 $(PY) manage.py alert_worker -v 0 & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	DEBUG=$${DEBUG:-1} $(PY) manage.py runserver --skip-checks $(HOST):$(PORT)
+	$(LOCAL) DEBUG=0 $(VENV)/bin/gunicorn -c jobqsite/gunicorn.conf.py
+
+# Django's development server: reloads on code changes, DEBUG pages. Never on a network.
+dev: setup
+	@case "$(HOST)" in 127.0.0.1|localhost|::1) ;; *) echo "make dev serves DEBUG pages: loopback only (HOST=127.0.0.1). make run serves other addresses."; exit 1;; esac
+	@$(LOCAL) DEBUG=1 $(PY) manage.py migrate --no-input -v 0
+	@$(LOCAL) DEBUG=1 $(PY) manage.py demo --host $(HOST) --port $(PORT)
+	@$(LOCAL) DEBUG=1 $(PY) manage.py alert_worker -v 0 & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	$(LOCAL) DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
 
 test: setup-dev
 	@$(PY) -m pytest $(PYTEST_ARGS)
@@ -54,4 +74,4 @@ bench: setup-dev
 	@$(PY) scripts/bench.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var staticfiles

@@ -3,9 +3,11 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from jobs.jobq.errors import handler404, handler500  # noqa: F401  (Django reads them here)
+from jobs.login_throttle import ThrottledLoginView
 
+# /healthz and /metrics are answered by jobs.ops.middleware, before host checks.
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("", include("jobs.jobq.urls")),

@@ -3,11 +3,12 @@ the database is down."""
 
 from urllib.parse import unquote
 
-from django.db import InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpResponse
 from django.utils import timezone
 
 from .jobq.errors import ApiError, is_api
+from .ops import metrics
 from .timezones import COOKIE, zone_from_name
 
 RETRY_AFTER_SECONDS = "5"
@@ -42,6 +43,8 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
+        if isinstance(exception, DatabaseError):
+            metrics.DATABASE_ERRORS.labels(type(exception).__name__).inc()
         if not isinstance(exception, OperationalError | InterfaceError):
             return None
         if is_api(request):

@@ -27,6 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "jobqsite.settings")
+# A bench runs from a checkout, as the local run does (jobqsite/settings.py).
+os.environ.setdefault("JOBQ_LOCAL", "1")
 
 import django
 

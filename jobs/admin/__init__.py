@@ -30,6 +30,7 @@ from django.utils.html import format_html
 
 from ..keys import parse_job_key
 from ..lifecycle import remember_tags
+from ..login_throttle import ThrottledAdminAuthenticationForm
 from ..models import (
     ApiKey,
     BulkAction,
@@ -53,6 +54,9 @@ from .filters import (
     int64,
 )
 from .forms import ApiKeyForm, JobForm
+
+# The admin's own login counts failures as the login page does.
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 # --- projects ------------------------------------------------------------------
 

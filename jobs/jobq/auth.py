@@ -7,20 +7,21 @@ A project the key may not see answers exactly like a missing one.
 
 import base64
 import binascii
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
 
 from django.conf import settings
-from django.core.cache import cache
+from django.db import DEFAULT_DB_ALIAS
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from .. import ratelimit
 from ..keys import INT64_MAX
 from ..models import ApiKey, Project
+from ..ops import metrics
 from .errors import ApiError, forbidden, method_not_allowed, not_found, unauthorized
 
 # Recording every use would be a write per request; once a minute is enough.
@@ -58,35 +59,24 @@ def authenticate(request: HttpRequest) -> ApiKey | None:
     if key is not None:
         now = timezone.now()
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_PRECISION:
-            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+            # Bookkeeping, not the client's write: named for the primary, so
+            # the request's reads stay on a replica (jobs.replicas).
+            ApiKey.objects.using(DEFAULT_DB_ALIAS).filter(pk=key.pk).update(last_used_at=now)
     return key
 
 
 def throttle(key: ApiKey) -> None:
-    """429 when the key went over JOBQ_RATE_LIMIT requests in its window.
-
-    A fixed window counted in Django's cache (local memory: each server
-    process counts on its own).
-    """
-    limit = settings.JOBQ_RATE_LIMIT
-    if not limit:
-        return
-    requests, seconds = limit
-    window = int(time.time() // seconds)
-    name = f"jobq-rate:{key.pk}:{window}"
-    cache.add(name, 0, timeout=seconds + 1)
-    try:
-        used = cache.incr(name)
-    except ValueError:  # expired between add and incr
-        cache.add(name, 1, timeout=seconds + 1)
-        used = 1
-    if used > requests:
-        retry_after = max(1, int((window + 1) * seconds - time.time()) + 1)
+    """429 when the key went over JOBQ_RATE_LIMIT requests in its window,
+    counted in the cache: with REDIS_URL, across every server (jobs.ratelimit)."""
+    verdict = ratelimit.hit(f"api-key:{key.pk}", settings.JOBQ_RATE_LIMIT)
+    if not verdict.allowed:
+        metrics.THROTTLED.labels("api").inc()
+        requests, seconds = settings.JOBQ_RATE_LIMIT
         raise ApiError(
             429,
             "throttled",
-            f"Too many requests: at most {requests} every {seconds} s; retry in {retry_after} s.",
-            headers={"Retry-After": str(retry_after)},
+            f"Too many requests: at most {requests} every {seconds} s; retry in {verdict.retry_after} s.",
+            headers={"Retry-After": str(verdict.retry_after)},
         )
 
 

@@ -8,7 +8,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from django import forms
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.http.response import HttpResponseBase
@@ -16,6 +15,7 @@ from django.http.response import HttpResponseBase
 from ..filters import JobFilter, ListParamsForm
 from ..jobmeta import MAX_TEXT, columns_for, dumps_line, list_line, now_ms
 from ..models import STATES, Job, JobCount, JobQuerySet, Project, Spider, State
+from ..replicas import stream_reads
 from .auth import ApiRequest, jobq_endpoint, project_for
 from .errors import bad_parameter, forbidden
 from .responses import json_response, jsonlines_response
@@ -72,19 +72,17 @@ def window(queryset: JobQuerySet, *, start: int, count: int) -> JobQuerySet:
 def stream_lines(
     rows: QuerySet[Job, dict[str, Any]], spider_names: Mapping[int, str], jobmeta: list[str], *, stream: bool
 ) -> list[bytes] | Iterator[bytes]:
-    """Encode rows as list lines; inside a transaction when streaming, so that
-    PostgreSQL sends rows as it finds them instead of materialising a
-    WITH HOLD cursor first."""
+    """Encode rows as list lines; a stream reads inside a transaction on the
+    request's database (replicas.stream_reads)."""
     now = now_ms()
     if not stream:
         return [dumps_line(list_line(row, spider_names, now, jobmeta)) for row in rows]
 
     def generate() -> Iterator[bytes]:
-        with transaction.atomic():
-            for row in rows.iterator(chunk_size=2000):
-                yield dumps_line(list_line(row, spider_names, now, jobmeta))
+        for row in rows.iterator(chunk_size=2000):
+            yield dumps_line(list_line(row, spider_names, now, jobmeta))
 
-    return generate()
+    return stream_reads(generate)
 
 
 @jobq_endpoint("GET")

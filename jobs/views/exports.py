@@ -4,7 +4,6 @@ as JSON lines shaped like /jobq/<project>/list lines."""
 import csv
 
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -14,6 +13,7 @@ from ..jobmeta import dumps_line, list_line, now_ms
 from ..jobq.responses import JSONLINES
 from ..listing import export_rows, parse_list_request
 from ..models import Spider
+from ..replicas import stream_reads
 
 CSV_COLUMNS = (
     "key",
@@ -49,17 +49,9 @@ class Echo:
         return value
 
 
-def streamed(generate_lines):
-    """Run the row iterator inside a transaction: outside one, Django declares
-    the cursor WITH HOLD and PostgreSQL materialises every row before the
-    first byte."""
-    with transaction.atomic():
-        yield from generate_lines()
-
-
 def download(generate_lines, project, content_type, extension):
     """A streamed attachment named after the project and the time."""
-    response = StreamingHttpResponse(streamed(generate_lines), content_type=content_type)
+    response = StreamingHttpResponse(stream_reads(generate_lines), content_type=content_type)
     filename = f"jobq-{project.pk}-{timezone.now():%Y%m%d-%H%M%S}.{extension}"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

@@ -31,6 +31,7 @@ def server_without_database(tmp_path):
         "PATH": "/usr/bin:/bin",
         "DATABASE_URL": f"postgres://root@127.0.0.1:{free_port()}/gone",
         "JOBQ_VAR_DIR": str(tmp_path),
+        "JOBQ_LOCAL": "1",
         "DJANGO_SETTINGS_MODULE": "jobqsite.settings",
     }
     process = subprocess.Popen(

@@ -13,7 +13,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--host", default="127.0.0.1", help="where runserver will listen")
+        parser.add_argument("--host", default="127.0.0.1", help="where the server will listen")
         parser.add_argument("--port", default="8000")
 
     def handle(self, host, port, **options):
@@ -29,7 +29,9 @@ class Command(BaseCommand):
         if rebuilt:
             loaded += f" Spider health figures computed for {rebuilt} spider(s)."
         access = ensure_demo_access()
-        url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+        # Listening on every address: this machine reaches it on the loopback.
+        shown = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+        url = f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}/"
         project = DEMO_PROJECT_IDS[0]
         password = access.password or "(not shown: see the note above)"
         lines = [
@@ -42,6 +44,12 @@ class Command(BaseCommand):
             f"  curl:     curl -u {access.api_key}: {url}jobq/{project}/count",
             f"  python:   from scrapinghub import ScrapinghubClient; "
             f'print(ScrapinghubClient("{access.api_key}", endpoint="{url}").get_project({project}).jobs.count())',
+            f"  health:   {url}healthz   metrics: {url}metrics (from this machine)",
             "",
         ]
+        if shown != host:
+            lines.append(
+                "Listening on every address of this machine: to reach it by another name, "
+                "add that name to ALLOWED_HOSTS (e.g. HOST=0.0.0.0 ALLOWED_HOSTS=jobq.lan,localhost make run)."
+            )
         return "\n".join(lines)

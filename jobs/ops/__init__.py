@@ -1,0 +1,1 @@
+"""Running jobq: request logs, metrics, health, and who the client is."""

@@ -1,0 +1,136 @@
+"""Real jobq servers for the operations tests: the production server
+(gunicorn with jobqsite/gunicorn.conf.py) in its own process, with its own
+SQLite database and var dir, driven through manage.py like an operator would.
+
+Nothing in here imports the test process's Django: each server and command
+reads its settings from the environment it is given.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+# Variables of the test run that must not leak into a server's configuration.
+PRIVATE_PREFIXES = ("SHUB_", "SH_", "DATABASE_", "JOBQ_", "PROMETHEUS_", "METRICS_", "SECURE_")
+PRIVATE_NAMES = {
+    "REDIS_URL",
+    "CACHE_URL",
+    "CACHE_KEY_PREFIX",
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "DEBUG",
+    "HOST",
+    "PORT",
+}
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def require(condition, reason):
+    """Skip when a tool the test needs is absent; in CI (CI=true), fail instead."""
+    if condition:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI must provide it: see .ci/run)")
+    pytest.skip(reason)
+
+
+def clean_environment(**env):
+    base = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(PRIVATE_PREFIXES) and name not in PRIVATE_NAMES
+    }
+    return {**base, "DJANGO_SETTINGS_MODULE": "jobqsite.settings", **env}
+
+
+def local_environment(var_dir, **env):
+    """A local run (JOBQ_LOCAL=1) with its own SQLite database under var_dir."""
+    return clean_environment(
+        **{
+            "JOBQ_LOCAL": "1",
+            "JOBQ_VAR_DIR": str(var_dir),
+            "DATABASE_URL": f"sqlite:///{Path(var_dir) / 'db.sqlite3'}",
+            **env,
+        }
+    )
+
+
+def manage(env, *args, check=True, stdin=None):
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        input=stdin,
+    )
+    if check:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
+def new_key(env, project):
+    """A read-write API key for the project, created as an operator would."""
+    return manage(env, "create_api_key", "--project", str(project)).stdout.strip().splitlines()[-1]
+
+
+def prepare_var_dir(template, var_dir):
+    """A copy of a migrated database: migrating once per session, not per server."""
+    var_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(template / "db.sqlite3", var_dir / "db.sqlite3")
+    return var_dir
+
+
+class Server:
+    """gunicorn -c jobqsite/gunicorn.conf.py on a free port; its whole
+    output (gunicorn's and jobq's logs) goes to `log_path`."""
+
+    def __init__(self, env, log_path, *, workers=1, threads=4):
+        self.env = {**env}
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = Path(log_path)
+        self.args = ["--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), "--threads", str(threads)]
+        self.process = None
+
+    def start(self):
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [str(BIN / "gunicorn"), "-c", "jobqsite/gunicorn.conf.py", *self.args],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        # Wait until it answers (start-up, not a timed assertion).
+        for _ in range(300):
+            assert self.process.poll() is None, self.log()
+            try:
+                requests.get(self.url + "/healthz", timeout=5)
+                return self
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        raise AssertionError(f"the server did not start:\n{self.log()}")
+
+    def stop(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=60)
+
+    def log(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
