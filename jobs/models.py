@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Self
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -36,6 +37,10 @@ STATES = [state.value for state in State]
 UNFINISHED_STATES = [State.PENDING, State.RUNNING, State.DELETED]
 
 
+# A hundred years: a longer retention is no retention.
+RETENTION_MAX_DAYS = 36500
+
+
 class Project(models.Model):
     # The numeric id is the project's public identity (the 53 of /jobq/53/list),
     # given by whoever creates the project, as on Scrapy Cloud.
@@ -46,6 +51,19 @@ class Project(models.Model):
     )
     # The last spider id given out; new spiders get the next one.
     last_spider_number = models.PositiveIntegerField(default=0)
+    # Retention, applied by `manage.py purge_jobs`; empty keeps jobs forever.
+    purge_deleted_after_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(RETENTION_MAX_DAYS)],
+        help_text="Delete for good the jobs deleted more than this many days ago. Empty: keep them.",
+    )
+    purge_finished_after_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(RETENTION_MAX_DAYS)],
+        help_text="Delete for good the jobs finished more than this many days ago. Empty: keep them.",
+    )
 
     class Meta:
         ordering = ["id"]
@@ -56,6 +74,14 @@ class Project(models.Model):
     @property
     def label(self) -> str:
         return self.name or f"Project {self.id}"
+
+    def retention(self) -> dict[str, int]:
+        """{state: days} of the retention policy: what purge_jobs deletes, and when."""
+        policy = {
+            State.DELETED: self.purge_deleted_after_days,
+            State.FINISHED: self.purge_finished_after_days,
+        }
+        return {state: days for state, days in policy.items() if days}
 
 
 class Membership(models.Model):

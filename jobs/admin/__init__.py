@@ -69,10 +69,23 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
-    list_display = ["id", "name", "jobs", "spider_count", "member_count"]
+    list_display = ["id", "name", "jobs", "spider_count", "member_count", "retention"]
     list_display_links = ["id", "name"]
     search_fields = ["=id", "name"]
     inlines = [MembershipInline]
+    fieldsets = [
+        (None, {"fields": ["id", "name", "last_spider_number"]}),
+        (
+            "Retention",
+            {
+                "fields": ["purge_deleted_after_days", "purge_finished_after_days"],
+                "description": (
+                    "Applied by <code>manage.py purge_jobs</code>, which should run daily "
+                    "(docs/operations.md). Pending and running jobs are never purged."
+                ),
+            },
+        ),
+    ]
 
     def get_queryset(self, request):
         return (
@@ -100,6 +113,13 @@ class ProjectAdmin(admin.ModelAdmin):
     @admin.display(description="members", ordering="member_total")
     def member_count(self, obj):
         return obj.member_total
+
+    @admin.display(description="retention")
+    def retention(self, obj):
+        policy = obj.retention()
+        if not policy:
+            return "keep all"
+        return ", ".join(f"{state} after {days} d" for state, days in policy.items())
 
     def get_deleted_objects(self, objs, request):
         return summarised_deletion(objs, request)

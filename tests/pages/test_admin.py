@@ -352,3 +352,32 @@ def test_admin_is_for_staff_only(client, jobs_data):
     client.force_login(user)
     response = client.get("/admin/jobs/job/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_project_pages_show_and_edit_the_retention_policy(admin_client, jobs_data):
+    project = Project.objects.get(pk=53)
+    project.purge_finished_after_days = 90
+    project.save()
+
+    listing = admin_client.get("/admin/jobs/project/").content.decode()
+    assert "finished after 90 d" in listing
+    assert "keep all" in listing  # project 54
+
+    page = admin_client.get("/admin/jobs/project/53/change/").content.decode()
+    assert "Retention" in page and "manage.py purge_jobs" in page
+    assert 'name="purge_finished_after_days" value="90"' in page
+
+    form = {
+        "name": "books",
+        "purge_deleted_after_days": "0",
+        "purge_finished_after_days": "30",
+        "membership_set-TOTAL_FORMS": "0",
+        "membership_set-INITIAL_FORMS": "0",
+    }
+    refused = admin_client.post("/admin/jobs/project/53/change/", form)
+    assert refused.status_code == 200
+    assert "Ensure this value is greater than or equal to 1." in refused.content.decode()
+    form["purge_deleted_after_days"] = "14"
+    assert admin_client.post("/admin/jobs/project/53/change/", form).status_code == 302
+    project.refresh_from_db()
+    assert project.retention() == {"deleted": 14, "finished": 30}
