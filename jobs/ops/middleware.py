@@ -27,8 +27,8 @@ def route_of(request: HttpRequest) -> str:
     if route:
         return route
     match = getattr(request, "resolver_match", None)
-    if match is not None and match.route:
-        return match.route
+    if match is not None:
+        return match.route or "/"
     if request.path.startswith("/" + settings.STATIC_URL.lstrip("/")):
         return "static"
     return "unmatched"
@@ -95,6 +95,12 @@ class RequestLogMiddleware:
         started = time.perf_counter()
         response = self.get_response(request)
         route = route_of(request)
+        if request.method == "HEAD":
+            # No body (its Content-Length stays): gunicorn would drop it with a warning each time.
+            if response.streaming:
+                response.streaming_content = []  # type: ignore[attr-defined]
+            else:
+                response.content = b""  # type: ignore[attr-defined]
         if response.streaming:
             finished = lambda **extra: self.finished(request, response, route, started, **extra)  # noqa: E731
             response.streaming_content = TimedStream(response.streaming_content, finished)  # type: ignore[attr-defined]
@@ -164,7 +170,4 @@ class OpsEndpointsMiddleware:
             response = HttpResponse("Use GET.\n", status=405, content_type="text/plain; charset=utf-8")
             response["Allow"] = "GET, HEAD"
             return response
-        response = view(request)
-        if request.method == "HEAD":
-            response.content = b""
-        return response
+        return view(request)

@@ -36,4 +36,4 @@ def servers():
 
     yield start
     for server in started:
-        server.stop()
+        server.stop(quick=True)

@@ -21,7 +21,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 # Variables of the test run that must not leak into a server's configuration.
-PRIVATE_PREFIXES = ("SHUB_", "SH_", "DATABASE_", "JOBQ_", "PROMETHEUS_", "METRICS_", "SECURE_")
+PRIVATE_PREFIXES = ("SHUB_", "SH_", "DATABASE_", "JOBQ_", "PROMETHEUS_", "METRICS_", "SECURE_", "DJANGO_")
 PRIVATE_NAMES = {
     "REDIS_URL",
     "CACHE_URL",
@@ -127,9 +127,10 @@ class Server:
                 time.sleep(0.05)
         raise AssertionError(f"the server did not start:\n{self.log()}")
 
-    def stop(self):
+    def stop(self, *, quick=False):
+        """TERM: graceful, every running request ends (and logs); INT: at once."""
         if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(signal.SIGINT if quick else signal.SIGTERM)
             self.process.wait(timeout=60)
 
     def log(self):

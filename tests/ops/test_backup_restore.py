@@ -140,7 +140,7 @@ def test_an_online_sqlite_backup_restores_every_job_tag_and_counter(tmp_path, mi
         with sqlite3.connect(path) as db:
             return rows_of(lambda sql: db.execute(sql).fetchall())
 
-    server.stop()
+    server.stop(quick=True)
     before, after = read(var / "db.sqlite3"), read(restored / "db.sqlite3")
     assert after == before
     assert len(before["jobs_job"]) == 204

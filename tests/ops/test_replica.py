@@ -179,7 +179,7 @@ def site(primary_and_replica, tmp_path_factory, migrated_sqlite, collected_stati
     server = Server(env, directory / "server.log").start()
     caught_up(primary, replica)
     yield server, writer, reader
-    server.stop()
+    server.stop(quick=True)
 
 
 def metric(server, name):

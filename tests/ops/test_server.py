@@ -22,7 +22,7 @@ def plain_server(tmp_path_factory, migrated_sqlite, collected_static):
         local_environment(var, STATIC_ROOT=str(collected_static), DEBUG="0"), directory / "server.log"
     )
     yield server.start()
-    server.stop()
+    server.stop(quick=True)
 
 
 @pytest.fixture

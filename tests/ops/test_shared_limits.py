@@ -71,7 +71,7 @@ def redis_servers(tmp_path_factory, migrated_sqlite, collected_static, shared_re
     )
     yield (*pair, env)
     for server in pair:
-        server.stop()
+        server.stop(quick=True)
 
 
 def counts(server_pairs, key):
@@ -101,7 +101,7 @@ def test_without_a_shared_cache_each_server_counts_alone(tmp_path, migrated_sqli
         assert [answer.status_code for answer in counts(pair * 6, key)] == [200] * 12
     finally:
         for server in pair:
-            server.stop()
+            server.stop(quick=True)
 
 
 def log_in(session, server, username, password, path="/login/"):
