@@ -113,9 +113,10 @@ if LOCAL_RUN:
     SECRET_KEY = os.environ.get("SECRET_KEY") or local_secret_key()
     # The loopback names, and the address `make run` listens on when it is a specific one.
     listening = os.environ.get("HOST", "").strip()
+    host_name = f"[{listening.strip('[]')}]" if ":" in listening else listening
     local_hosts = ["127.0.0.1", "localhost", "[::1]"]
-    if listening not in WILDCARD_HOSTS and listening not in local_hosts:
-        local_hosts.append(f"[{listening}]" if ":" in listening else listening)
+    if listening not in WILDCARD_HOSTS and host_name not in local_hosts:
+        local_hosts.append(host_name)
     ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", local_hosts)
 else:
     SECRET_KEY = os.environ.get("SECRET_KEY", "").strip()

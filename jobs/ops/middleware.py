@@ -4,6 +4,7 @@ the two endpoints that load balancers and Prometheus call."""
 import logging
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 
 from django.conf import settings
 from django.db import DatabaseError
@@ -74,10 +75,11 @@ def log_fields(request: HttpRequest, response: HttpResponseBase, route: str, sec
 
 
 def quoted(value: object) -> str:
+    """A value as one logfmt token: quoted, with escapes, when it needs to be."""
     text = str(value)
-    if not text or any(c in text for c in ' "=\\') or not text.isprintable():
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').encode("unicode_escape").decode() + '"'
-    return text
+    if text and text.isprintable() and not any(c in text for c in ' "=\\'):
+        return text
+    return '"' + text.encode("unicode_escape").decode("ascii").replace('"', '\\"') + '"'
 
 
 class RequestLogMiddleware:
@@ -102,7 +104,7 @@ class RequestLogMiddleware:
             else:
                 response.content = b""  # type: ignore[attr-defined]
         if response.streaming:
-            finished = lambda **extra: self.finished(request, response, route, started, **extra)  # noqa: E731
+            finished = partial(self.finished, request, response, route, started)
             response.streaming_content = TimedStream(response.streaming_content, finished)  # type: ignore[attr-defined]
         else:
             self.finished(request, response, route, started, bytes=len(response.content))  # type: ignore[attr-defined]
