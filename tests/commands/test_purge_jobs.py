@@ -78,7 +78,7 @@ def test_purges_what_the_policy_says_and_keeps_the_counters_exact(history):
     assert_counts_exact()
     assert JobCount.objects.total(53, ["finished"]) == 2
     assert JobCount.objects.total(53, ["deleted"]) == 1
-    assert "Project 53: 2 jobs deleted more than 30 days ago deleted in 1 batches." in output
+    assert "Project 53: 2 jobs deleted more than 30 days ago deleted in 1 batch." in output
     assert "Project 53: 3 jobs finished more than 90 days ago deleted in 2 batches." in output
     assert "5 jobs deleted from 1 project(s) with a retention policy." in output
     # A second run finds nothing more.

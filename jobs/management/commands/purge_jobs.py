@@ -39,7 +39,7 @@ class Command(BaseCommand):
                 line = f"Project {purge.project.pk}: {purge.jobs:,} jobs {what} would be deleted."
             else:
                 run_purge(purge, batch_size=batch_size, pause=pause)
-                line = f"Project {purge.project.pk}: {purge.jobs:,} jobs {what} deleted in {purge.batches} batches."
+                line = f"Project {purge.project.pk}: {purge.jobs:,} jobs {what} deleted in {purge.batches} batch{'es' if purge.batches != 1 else ''}."
             if verbosity >= 1:
                 self.stderr.write(line)
         total = sum(purge.jobs for purge in purges)
