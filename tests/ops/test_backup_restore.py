@@ -17,7 +17,7 @@ from jobs.lifecycle import add_tags, remove_tags
 from jobs.models import Job
 
 from ..factories import add_jobs, job_line, make_key, make_project
-from .servers import local_environment, manage, new_key, prepare_var_dir, require
+from .servers import clean_environment, local_environment, manage, new_key, prepare_var_dir, require
 
 # Every table of the job store, in an order that compares rows one to one.
 TABLES = {
@@ -82,28 +82,34 @@ def test_a_pg_dump_restores_every_job_tag_and_counter(tmp_path):
     restored = f"{source}_restored"
     dump = tmp_path / "jobq.dump"
 
-    # The commands of docs/operations.md.
-    run("pg_dump", "--format=custom", f"--file={dump}", postgres_url(connection.settings_dict, source))
-    run(
-        "dropdb",
-        "--if-exists",
-        "--maintenance-db",
-        postgres_url(connection.settings_dict, "postgres"),
-        restored,
-    )
-    run("createdb", "--maintenance-db", postgres_url(connection.settings_dict, "postgres"), restored)
+    # The commands of docs/operations.md, with this database's address.
+    settings_dict = connection.settings_dict
+    where = [
+        "-h",
+        settings_dict["HOST"] or "127.0.0.1",
+        "-p",
+        str(settings_dict["PORT"] or 5432),
+        "-U",
+        settings_dict["USER"],
+    ]
+    run("pg_dump", *where, "-Fc", "-f", str(dump), source)
+    run("dropdb", *where, "--if-exists", restored)
+    run("createdb", *where, restored)
     try:
-        run(
-            "pg_restore",
-            "--no-owner",
-            f"--dbname={postgres_url(connection.settings_dict, restored)}",
-            str(dump),
-        )
-        after = read_postgres(postgres_url(connection.settings_dict, restored))
+        run("pg_restore", *where, "--no-owner", "-d", restored, str(dump))
+        migrations = manage(
+            clean_environment(
+                JOBQ_LOCAL="1", JOBQ_VAR_DIR=str(tmp_path), DATABASE_URL=postgres_url(settings_dict, restored)
+            ),
+            "showmigrations",
+            "jobs",
+        ).stdout
+        after = read_postgres(postgres_url(settings_dict, restored))
     finally:
-        run("dropdb", "--maintenance-db", postgres_url(connection.settings_dict, "postgres"), restored)
+        run("dropdb", *where, restored)
 
-    before = read_postgres(postgres_url(connection.settings_dict, source))
+    before = read_postgres(postgres_url(settings_dict, source))
+    assert "[ ]" not in migrations and "[X] 0005_project_retention" in migrations
     assert after == before
     assert len(before["jobs_job"]) == 60 and len(before["jobs_tag"]) == 5
 
@@ -120,28 +126,31 @@ def test_an_online_sqlite_backup_restores_every_job_tag_and_counter(tmp_path, mi
     manage(env, "import_jobs", "-", stdin="\n".join(orjson.dumps(line).decode() for line in lines))
     server = servers(env, tmp_path / "server.log")
     # Writes through the API, while the server runs: the backup is taken online.
-    for _ in range(5):
+    for _ in range(6):
         assert requests.post(
             f"{server.url}/jobq/53/push", data=b'{"spider": "new", "tags": ["fresh"]}', auth=(key, "")
         ).ok
     assert requests.post(f"{server.url}/jobq/53/startjob", data=b"{}", auth=(key, "")).ok
 
-    # The command of docs/operations.md.
-    backup = var / "backup.sqlite3"
-    run("sqlite3", str(var / "db.sqlite3"), ".timeout 10000", f".backup '{backup}'")
+    # The commands of docs/operations.md: the backup, taken while the server runs...
+    backup = var / "backup-2026-11-30.sqlite3"
+    run("sqlite3", str(var / "db.sqlite3"), ".timeout 20000", f".backup {backup}")
+    checked = run("sqlite3", str(backup), "PRAGMA integrity_check; SELECT count(*) FROM jobs_job;").stdout
+    assert checked.split() == ["ok", "205"]
 
-    # Restore: the backup becomes the database of an empty var dir.
-    restored = tmp_path / "restored"
-    restored.mkdir()
-    shutil.copy(backup, restored / "db.sqlite3")
-    manage(local_environment(restored), "migrate", "--check")  # nothing left to apply
+    # ... and the restore, with the server stopped.
+    server.stop(quick=True)
+    run("bash", "-c", f"cd {var.parent} && mkdir -p var/replaced && mv var/db.sqlite3* var/replaced/")
+    run("cp", str(backup), str(var / "db.sqlite3"))
 
     def read(path):
         with sqlite3.connect(path) as db:
             return rows_of(lambda sql: db.execute(sql).fetchall())
 
-    server.stop(quick=True)
-    before, after = read(var / "db.sqlite3"), read(restored / "db.sqlite3")
+    before, after = read(var / "replaced" / "db.sqlite3"), read(var / "db.sqlite3")
     assert after == before
-    assert len(before["jobs_job"]) == 204
+    assert len(before["jobs_job"]) == 205
     assert {row[1] for row in before["jobs_tag"]} == {"t0", "t1", "t2", "t3", "t4", "fresh"}
+    # The restored database serves.
+    restarted = servers(env, tmp_path / "restarted.log")
+    assert requests.get(f"{restarted.url}/jobq/53/count?state=pending", auth=(key, "")).json() == 5
