@@ -29,6 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "jobqsite.settings")
 # A bench runs from a checkout, as the local run does (jobqsite/settings.py).
 os.environ.setdefault("JOBQ_LOCAL", "1")
+# Its requests are timed, not logged.
+os.environ.setdefault("ACCESS_LOG", "0")
 
 import django
 

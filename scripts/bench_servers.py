@@ -44,18 +44,18 @@ def servers(port, workers, threads):
 def wait_until_up(base):
     for _ in range(200):
         try:
-            requests.get(base + "/healthz", timeout=1)
+            requests.get(base + "/healthz", timeout=30)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:
             time.sleep(0.1)
     raise SystemExit("the server did not start")
 
 
 def session_cookie(base, user, password):
     session = requests.Session()
-    session.get(base + "/login/")
+    session.get(base + "/login/", timeout=60)
     data = {"username": user, "password": password, "csrfmiddlewaretoken": session.cookies["csrftoken"]}
-    session.post(base + "/login/", data=data)
+    session.post(base + "/login/", data=data, timeout=60)
     return session.cookies["sessionid"]
 
 
@@ -140,12 +140,13 @@ def main():
     results = {name: {} for name in chosen}
     for round_number in range(1, args.rounds + 1):
         for name in chosen:  # interleaved, so that a busy moment does not favour one server
+            log = open(f"/tmp/bench-{name.replace(' ', '-')}.log", "ab")  # noqa: SIM115 (closed below)
             process = subprocess.Popen(
                 [str(part) for part in commands[name]],
                 cwd=ROOT,
                 env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
             try:
@@ -166,8 +167,13 @@ def main():
                     (first_byte, total, largest_worker_rss_mb(process.pid))
                 )
             finally:
-                os.killpg(process.pid, signal.SIGINT)
-                process.wait(60)
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(60)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+                log.close()
             print(f"round {round_number}: {name} done", file=sys.stderr, flush=True)
 
     print(
