@@ -310,8 +310,12 @@ class JobqServer:
         self.directory = directory
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # A local run (JOBQ_LOCAL): its own generated secret key, loopback host names.
         self.env = clean_environ(
-            DATABASE_URL=database_url, JOBQ_VAR_DIR=directory, DJANGO_SETTINGS_MODULE="jobqsite.settings"
+            DATABASE_URL=database_url,
+            JOBQ_VAR_DIR=directory,
+            JOBQ_LOCAL="1",
+            DJANGO_SETTINGS_MODULE="jobqsite.settings",
         )
         self.process = None
 
