@@ -20,18 +20,9 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-# Variables of the test run that must not leak into a server's configuration.
-PRIVATE_PREFIXES = ("SHUB_", "SH_", "DATABASE_", "JOBQ_", "PROMETHEUS_", "METRICS_", "SECURE_", "DJANGO_")
-PRIVATE_NAMES = {
-    "REDIS_URL",
-    "CACHE_URL",
-    "CACHE_KEY_PREFIX",
-    "SECRET_KEY",
-    "ALLOWED_HOSTS",
-    "DEBUG",
-    "HOST",
-    "PORT",
-}
+# What a server inherits from the test run: the basics of a process, nothing
+# of jobq's configuration (tests and scripts run in this process set some).
+INHERITED = {"PATH", "HOME", "LANG", "LANGUAGE", "TERM", "TMPDIR", "TZ", "USER", "LOGNAME", "SHELL", "CI"}
 
 
 def free_port():
@@ -50,11 +41,7 @@ def require(condition, reason):
 
 
 def clean_environment(**env):
-    base = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(PRIVATE_PREFIXES) and name not in PRIVATE_NAMES
-    }
+    base = {name: value for name, value in os.environ.items() if name in INHERITED or name.startswith("LC_")}
     return {**base, "DJANGO_SETTINGS_MODULE": "jobqsite.settings", **env}
 
 
@@ -121,9 +108,9 @@ class Server:
         for _ in range(300):
             assert self.process.poll() is None, self.log()
             try:
-                requests.get(self.url + "/healthz", timeout=5)
+                requests.get(self.url + "/healthz", timeout=30)
                 return self
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or still loading
                 time.sleep(0.05)
         raise AssertionError(f"the server did not start:\n{self.log()}")
 
