@@ -45,6 +45,10 @@ limit_request_line = 8190
 # key); gunicorn's own access log stays off unless asked for, and is redacted then.
 accesslog = None
 errorlog = "-"
+# No control socket: its default path is one per user, shared by every
+# gunicorn of that user (two jobq servers on a machine would take each
+# other's); signals do what it does.
+control_socket_disable = True
 loglevel = os.environ.get("LOG_LEVEL", "warning").lower()
 
 

@@ -103,6 +103,7 @@ class Server:
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, to end it whole if need be
             )
         # Wait until it answers (start-up, not a timed assertion).
         for _ in range(300):
@@ -118,7 +119,12 @@ class Server:
         """TERM: graceful, every running request ends (and logs); INT: at once."""
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGINT if quick else signal.SIGTERM)
-            self.process.wait(timeout=60)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+                raise AssertionError(f"the server did not stop:\n{self.log()}") from None
 
     def log(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
