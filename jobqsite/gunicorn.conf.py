@@ -19,6 +19,8 @@ import sys
 import tempfile
 
 from gunicorn.glogging import Logger
+from gunicorn.workers.base import Worker
+from gunicorn.workers.gthread import ThreadWorker
 
 host = os.environ.get("HOST", "").strip() or "127.0.0.1"
 port = os.environ.get("PORT", "").strip() or "8000"
@@ -27,7 +29,23 @@ wsgi_app = "jobqsite.wsgi:application"
 bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
 proc_name = "jobq"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "gthread"
+
+
+class QuitSafeThreadWorker(ThreadWorker):
+    """gunicorn's threaded worker, without a hang of its immediate stop.
+
+    Its SIGQUIT/SIGINT handler shuts the thread pool down from inside the
+    signal handler: when the signal lands while the worker is starting a
+    pool thread (holding the pool's lock), the worker deadlocks and the
+    master waits WEB_GRACEFUL_TIMEOUT before killing it (gunicorn 27.0.1;
+    Ctrl-C on `make run` could hang so). A process that quits needs no
+    orderly pool shutdown: the base worker's quit is enough."""
+
+    def handle_quit(self, sig, frame):
+        Worker.handle_quit(self, sig, frame)
+
+
+worker_class = QuitSafeThreadWorker
 # Each thread serves one request at a time with its own persistent database
 # connection: workers × threads connections at most.
 threads = int(os.environ.get("WEB_THREADS", "8"))

@@ -106,14 +106,18 @@ class Server:
                 start_new_session=True,  # its own process group, to end it whole if need be
             )
         # Wait until it answers (start-up, not a timed assertion).
-        for _ in range(300):
-            assert self.process.poll() is None, self.log()
-            try:
-                requests.get(self.url + "/healthz", timeout=30)
-                return self
-            except requests.RequestException:  # not listening yet, or still loading
-                time.sleep(0.05)
-        raise AssertionError(f"the server did not start:\n{self.log()}")
+        try:
+            for _ in range(300):
+                assert self.process.poll() is None, self.log()
+                try:
+                    requests.get(self.url + "/healthz", timeout=30)
+                    return self
+                except requests.RequestException:  # not listening yet, or still loading
+                    time.sleep(0.05)
+            raise AssertionError(f"the server did not start:\n{self.log()}")
+        except BaseException:
+            self.stop(quick=True)  # never left running behind a failed start
+            raise
 
     def stop(self, *, quick=False):
         """TERM: graceful, every running request ends (and logs); INT: at once."""

@@ -59,7 +59,15 @@ def start_two_servers(directory, template, static, **env):
             "--email",
             f"{name}@example.com",
         )
-    return [Server(env, directory / f"{name}.log").start() for name in ("first", "second")], env
+    started = []
+    try:
+        for name in ("first", "second"):
+            started.append(Server(env, directory / f"{name}.log").start())
+    except BaseException:
+        for server in started:
+            server.stop(quick=True)
+        raise
+    return started, env
 
 
 @pytest.fixture(scope="module")
