@@ -10,7 +10,7 @@ from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.utils import timezone
 
-from ..formatting import TIME_FORMAT
+from ..formatting import local_time
 from ..keys import INT64_MAX, parse_job_key
 from ..models import Job, Project, Spider
 from ..timezones import local_datetime
@@ -20,14 +20,14 @@ UTC = datetime.UTC
 
 
 def ms_to_datetime(ms):
-    """The admin shows UTC, like its date drill-down."""
+    """The admin shows UTC, like its date drill-down (None for no time, or
+    one that is not a date)."""
     return None if ms is None else local_datetime(ms, UTC)
 
 
 def format_ms(ms):
     """Milliseconds since the epoch as a readable UTC time."""
-    moment = ms_to_datetime(ms)
-    return "—" if moment is None else moment.strftime(TIME_FORMAT)
+    return "—" if ms is None else local_time(ms, UTC)
 
 
 def datetime_to_ms(moment):
@@ -229,7 +229,8 @@ class DateDrillDown(admin.SimpleListFilter):
         project_id = chosen_project_id(self.request)
         this_year = timezone.now().year
         oldest = Job.objects.filter(project_id=project_id).order_by("ts").values_list("ts", flat=True).first()
-        first = ms_to_datetime(oldest).year if oldest is not None else this_year
+        moment = ms_to_datetime(oldest)
+        first = this_year if moment is None else moment.year
         first = max(first, this_year - self.max_years + 1)
         return [Period(year) for year in range(this_year, first - 1, -1)]
 

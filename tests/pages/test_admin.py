@@ -381,3 +381,14 @@ def test_project_pages_show_and_edit_the_retention_policy(admin_client, jobs_dat
     assert admin_client.post("/admin/jobs/project/53/change/", form).status_code == 302
     project.refresh_from_db()
     assert project.retention() == {"deleted": 14, "finished": 30}
+
+
+@pytest.mark.parametrize("value", [1_700_000_000_000_000, 2**63 - 1, -(2**63)])
+def test_a_stored_time_that_is_not_a_date_reads_as_invalid(admin_client, jobs_data, value):
+    job = Job.objects.get(key="53/1/31")
+    # Written straight into the row, as before the API checked its times.
+    Job.objects.filter(pk=job.pk).update(ts=value, finished_time=value, pending_time=value)
+    for url in ("/admin/jobs/job/?project=53", f"/admin/jobs/job/{job.pk}/change/"):
+        response = admin_client.get(url)
+        assert response.status_code == 200, url
+        assert f"invalid time {value}" in response.content.decode()

@@ -5,6 +5,7 @@ from django.test import Client
 
 from jobs.formatting import format_duration
 from jobs.jobdetail import close_reason_text, stats_groups, timeline
+from jobs.models import Job
 
 from ..factories import BASE_TS, add_job, add_jobs, job_line
 
@@ -248,3 +249,13 @@ def test_the_python_snippet_works_against_jobq(shub, project):
     """The snippet the page shows, run through the official client."""
     add_job(number=7, close_reason="shutdown")
     assert shub.get_job("53/1/7").metadata.get("close_reason") == "shutdown"
+
+
+@pytest.mark.parametrize("value", [1_700_000_000_000_000, 2**63 - 1, -(2**63)])
+def test_a_stored_time_that_is_not_a_date_reads_as_invalid(client, owner, job, value):
+    # Written straight into the row, as before the API checked its times.
+    Job.objects.filter(key=job).update(ts=value, finished_time=value, running_time=value)
+    client.force_login(owner)
+    response = client.get(URL.format(7))
+    assert response.status_code == 200
+    assert f"invalid time {value}" in response.content.decode()

@@ -2,7 +2,9 @@
 
 import pytest
 
+from jobs.health import rebuild
 from jobs.jobmeta import now_ms
+from jobs.models import Job, Project
 
 from ..factories import add_jobs, job_line
 from ..health_factories import HOUR, MINUTE, history
@@ -93,3 +95,15 @@ def test_query_count_does_not_grow_with_spiders(client, owner, django_assert_num
 def test_an_empty_project(client, owner):
     client.force_login(owner)
     assert "This project has no spiders yet." in client.get(URL).content.decode()
+
+
+@pytest.mark.parametrize("value", [1_700_000_000_000_000, 2**63 - 1, -(2**63)])
+def test_a_stored_time_that_is_not_a_date_never_breaks_it(client, owner, value):
+    add_jobs(job_line(number=1, close_reason="finished"), job_line(number=2, state="running"))
+    # Written straight into the rows, as before the API checked its times.
+    Job.objects.filter(key="53/1/1").update(ts=value, finished_time=value, running_time=value)
+    Job.objects.filter(key="53/1/2").update(ts=value, running_time=value)
+    rebuild(Project.objects.get(pk=53))
+    client.force_login(owner)
+    response = client.get(URL)
+    assert response.status_code == 200
