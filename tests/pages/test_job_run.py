@@ -151,9 +151,13 @@ def test_run_again_copies_spider_arguments_and_priority(client, member, spiders)
     assert "item-drop" not in html
     # a job of another project, or no job at all, prefills nothing
     add_jobs(job_line(project_id=54, spider="elsewhere", number=9))
-    for key in ("54/1/9", "53/1/999", "junk"):
+    for key in ("54/1/9", "53/1/999", "junk", "53/1/1%00", "x" * 300):
         html = client.get(f"{URL}?from={key}").content.decode()
         assert " selected>books" not in html and "elsewhere" not in html
+    # Not a job key at all: the form is drawn empty, saying why.
+    response = client.get(f"{URL}?from=junk")
+    assert response.status_code == 400 and "from: " in response.content.decode()
+    assert client.get(f"{URL}?spider={'x' * 300}").status_code == 400
 
 
 def test_spider_prefill(client, member, spiders):
