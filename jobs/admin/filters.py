@@ -10,9 +10,10 @@ from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.utils import timezone
 
+from ..access import visible_projects
 from ..formatting import local_time
 from ..keys import INT64_MAX, parse_job_key
-from ..models import Job, Project, Spider
+from ..models import Job, Spider
 from ..timezones import local_datetime
 from .counting import counted_jobs
 
@@ -51,7 +52,8 @@ def chosen_project_id(request):
             try:
                 value = parse_job_key(request.GET.get("q", "").strip()).project_id
             except ValueError:
-                value = Project.objects.order_by("pk").values_list("pk", flat=True).first()
+                projects = visible_projects(request.user).order_by("pk")
+                value = projects.values_list("pk", flat=True).first()
         try:
             request._admin_project_id = None if value is None else int64(value)
         except ValueError:
@@ -66,7 +68,7 @@ class ProjectFilter(admin.SimpleListFilter):
     parameter_name = "project"
 
     def lookups(self, request, model_admin):
-        return [(str(p.pk), str(p)) for p in Project.objects.order_by("pk")]
+        return [(str(p.pk), str(p)) for p in visible_projects(request.user).order_by("pk")]
 
     def value(self):
         chosen = chosen_project_id(self.request)

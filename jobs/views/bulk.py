@@ -1,6 +1,6 @@
 """Bulk actions on the job list: add tag, remove tag, delete, restore.
 
-Who may: every member of the project (owners and members alike) and staff;
+Who may: every member of the project (owners and members alike) and superusers;
 deleting only moves jobs to the `deleted` state and restore moves them back,
 every action is recorded in BulkAction, so members need no owner to tidy up.
 Anyone else gets the same 404 as for a missing project.

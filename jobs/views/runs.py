@@ -1,6 +1,6 @@
 """Running a spider and cancelling a job from the dashboard.
 
-Who may: every member of the project (owners and members alike) and staff,
+Who may: every member of the project (owners and members alike) and superusers,
 as for the bulk actions. There is no read-only membership: read-only is a
 property of API keys, and keys are not people. Anyone else gets the same 404
 as for a missing project.

@@ -79,8 +79,8 @@ def test_owner_sees_everything(client, owner, job):
     assert 'endpoint="http://testserver/"' in html and 'client.get_job("53/1/7")' in html
 
 
-def test_member_and_staff_see_it(client, member, staff, job):
-    for user in (member, staff):
+def test_member_and_superuser_see_it(client, member, superuser, job):
+    for user in (member, superuser):
         client.force_login(user)
         assert client.get(URL.format(7)).status_code == 200
 

@@ -49,12 +49,28 @@ def test_anonymous_goes_to_login(client, project, url):
 
 
 @pytest.mark.parametrize("url", URLS)
-@pytest.mark.parametrize("who", ["owner", "member", "staff"])
-def test_owner_member_and_staff_see_the_project(client, project, url, who, request):
+@pytest.mark.parametrize("who", ["owner", "member", "superuser"])
+def test_owner_member_and_superuser_see_the_project(client, project, url, who, request):
     add_job()
     client.force_login(request.getfixturevalue(who))
     assert client.get(url).status_code == 200
     assert htmx(client, url).status_code == 200
+
+
+@pytest.mark.parametrize("url", URLS)
+def test_staff_outside_the_project_get_404_like_a_missing_project(client, project, staff, url):
+    # Staff is the right to use the admin, not to read every project.
+    add_job()
+    client.force_login(staff)
+    assert client.get(url).status_code == 404
+    assert htmx(client, url).status_code == 404
+
+
+def test_the_picker_lists_only_staffs_own_projects(client, project, other_project, staff):
+    Membership.objects.create(project=other_project, user=staff)
+    client.force_login(staff)
+    response = client.get("/")
+    assert response.status_code == 302 and response["Location"].startswith("/p/54/")
 
 
 @pytest.mark.parametrize("url", URLS)
@@ -75,8 +91,8 @@ def test_post_is_refused(as_member):
     assert as_member.post(LIST).status_code == 405
 
 
-def test_picker_lists_visible_projects_with_explicit_states(client, project, other_project, staff):
-    client.force_login(staff)
+def test_picker_lists_visible_projects_with_explicit_states(client, project, other_project, superuser):
+    client.force_login(superuser)
     response = client.get("/")
     assert response.status_code == 200
     html = response.content.decode()

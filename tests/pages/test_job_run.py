@@ -276,7 +276,7 @@ def test_the_same_run_is_refused_while_it_is_pending_or_running(client, member, 
 # --- access, CSRF, htmx, queries --------------------------------------------------
 
 
-def test_access(client, owner, member, outsider, staff, spiders):
+def test_access(client, owner, member, outsider, superuser, spiders):
     assert client.get(URL)["Location"].startswith("/login/")
     assert run(client)["Location"].startswith("/login/")
     client.force_login(outsider)
@@ -284,7 +284,7 @@ def test_access(client, owner, member, outsider, staff, spiders):
     assert run(client).status_code == 404
     assert client.get("/p/999/run/").status_code == 404
     assert Job.objects.count() == 2
-    for user in (owner, member, staff):
+    for user in (owner, member, superuser):
         client.force_login(user)
         assert client.get(URL).status_code == 200
         assert run(client, once="").status_code == 302
@@ -292,7 +292,7 @@ def test_access(client, owner, member, outsider, staff, spiders):
     assert list(BulkAction.objects.order_by("id").values_list("user__username", flat=True)) == [
         "owner",
         "member",
-        "staff",
+        "root",
     ]
     assert client.put(URL).status_code == 405
 

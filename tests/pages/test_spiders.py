@@ -12,7 +12,7 @@ from ..health_factories import HOUR, MINUTE, history
 URL = "/p/53/spiders/"
 
 
-@pytest.mark.parametrize("who", ["owner", "member", "staff"])
+@pytest.mark.parametrize("who", ["owner", "member", "superuser"])
 def test_people_of_the_project_see_it(client, project, who, request):
     client.force_login(request.getfixturevalue(who))
     assert client.get(URL).status_code == 200
