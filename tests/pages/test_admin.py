@@ -439,3 +439,22 @@ def test_superusers_see_every_project_in_the_admin(admin_client, jobs_data):
     projects = admin_client.get("/admin/jobs/project/").content.decode()
     assert "books" in projects and "other" in projects
     assert page_keys(admin_client.get("/admin/jobs/job/?project=54")) == ["54/1/1"]
+
+
+# --- a new key is never stored raw -------------------------------------------------------
+
+
+def test_a_new_key_is_shown_in_the_answer_and_kept_nowhere(admin_client, jobs_data):
+    from django.contrib.sessions.models import Session
+
+    response = admin_client.post("/admin/jobs/apikey/add/", {"name": "ci", "projects": ["53"]})
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    raw = re.search(r"The new API key is <code>([0-9a-f]{32})</code>", response.content.decode()).group(1)
+    assert ApiKey.objects.find(raw) == ApiKey.objects.get(name="ci")
+    # Not in a message waiting in the session or a cookie, not in the session at all.
+    assert all(raw not in morsel.value for morsel in response.cookies.values())
+    assert all(raw not in morsel.value for morsel in admin_client.cookies.values())
+    for session in Session.objects.all():
+        assert raw not in str(session.get_decoded()) and raw not in session.session_data
+    assert raw not in admin_client.get("/admin/jobs/apikey/").content.decode()
