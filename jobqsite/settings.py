@@ -123,6 +123,8 @@ else:
     ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [])
     production_requires({"SECRET_KEY": SECRET_KEY, "ALLOWED_HOSTS": ALLOWED_HOSTS})
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# HTML for pages, the JobQ error shape under the API's paths.
+CSRF_FAILURE_VIEW = "jobs.jobq.errors.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
