@@ -16,12 +16,12 @@ from typing import Any
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.http import QueryDict
 
-from .filters import FILTER_PARAMS, JobFilter, filter_params
+from .filters import FILTER_PARAMS, JobFilter, PageJobFilter, filter_params
 from .jobmeta import LIST_COLUMNS
 from .keys import parse_job_key
 from .models import STATES, Job, JobCount, JobQuerySet, Project
 from .outcomes import badge_of
-from .timezones import DAY_MS, ms_from_local, utc_offset_ms
+from .timezones import DAY_MS, MAX_MS, MIN_MS, ms_from_local, utc_offset_ms
 
 PAGE_SIZE = 50
 # Above this many matches a count says "10,000+" instead of counting on
@@ -178,7 +178,7 @@ class ListRequest:
 def parse_list_request(project: Project, params: QueryDict, *, now: int) -> ListRequest:
     """Canonicalise, validate the filter and look the cursor up: once per request."""
     query, time_errors = canonical_query(params, now=now)
-    jobfilter = JobFilter(query, project=project)
+    jobfilter = PageJobFilter(query, project=project)
     listing = ListRequest(project=project, query=query, time_errors=time_errors, jobfilter=jobfilter, now=now)
     if jobfilter.is_valid():
         listing.cursor = Cursor(project, query)
@@ -291,7 +291,10 @@ def daily_figures(
         return None
     offset = utc_offset_ms()
     end = cleaned["endts"] if cleaned.get("endts") is not None else newest_ts + 1
-    last_day = (end - 1 + offset) // DAY_MS
+    # A job stored with a time that is not a date (say in microseconds)
+    # must not carry the chart past the days a date can name.
+    end = min(max(end, MIN_MS + 1), MAX_MS + 1)
+    last_day = min((end - 1 + offset) // DAY_MS, MAX_MS // DAY_MS)
     first_day = last_day - CHART_DAYS + 1
     start = first_day * DAY_MS - offset
     if cleaned.get("startts") is not None and cleaned["startts"] > start:
