@@ -346,6 +346,13 @@ SECURE_PROXY_SSL_HEADER = proxy_ssl_header_from_env()
 JOBQ_RATE_LIMIT = env_rate("JOBQ_RATE_LIMIT")
 JOBQ_MAX_BODY_BYTES = env_int("JOBQ_MAX_BODY_BYTES", 50 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = JOBQ_MAX_BODY_BYTES
+# Seconds a streamed answer (a long /list, an export) may run: a million-line
+# stream takes well under a minute, a client stalled for this long is cut off.
+JOBQ_STREAM_TIME_LIMIT = env_int("JOBQ_STREAM_TIME_LIMIT", 3600)
+if JOBQ_STREAM_TIME_LIMIT <= 0:
+    raise ImproperlyConfigured(
+        f"JOBQ_STREAM_TIME_LIMIT={JOBQ_STREAM_TIME_LIMIT} must be a positive number of seconds."
+    )
 
 
 def networks_from_env(name, default):
