@@ -123,6 +123,8 @@ else:
     ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [])
     production_requires({"SECRET_KEY": SECRET_KEY, "ALLOWED_HOSTS": ALLOWED_HOSTS})
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# HTML for pages, the JobQ error shape under the API's paths.
+CSRF_FAILURE_VIEW = "jobs.jobq.errors.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -353,6 +355,8 @@ if JOBQ_STREAM_TIME_LIMIT <= 0:
     raise ImproperlyConfigured(
         f"JOBQ_STREAM_TIME_LIMIT={JOBQ_STREAM_TIME_LIMIT} must be a positive number of seconds."
     )
+# The most jobs a summary lists per queue (`count`); /list streams any number.
+JOBQ_SUMMARY_MAX_COUNT = env_int("JOBQ_SUMMARY_MAX_COUNT", 1000)
 
 
 def networks_from_env(name, default):
