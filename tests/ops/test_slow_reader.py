@@ -11,18 +11,26 @@ from django.db import connection
 
 from .servers import environment_on_test_database, manage, new_key
 
-# 4 KB of metadata each: the stream is far larger than the sockets' buffers,
-# so the server is still producing it while the client pauses.
+# 4 KB of metadata and 4 KB of tags each: every stream is far larger than the
+# sockets' buffers, so the server is still producing it while the client pauses.
 LINES = 5000
+PASSWORD = "right-password-7"
 
 
 @pytest.fixture
-def site(request, tmp_path, transactional_db):
-    """start(**env) -> (server, key), with LINES finished jobs in project 53."""
+def site(request, tmp_path, transactional_db, collected_static):
+    """start(**env) -> (server, key), with LINES finished jobs in project 53
+    and a superuser `staff` for the pages."""
 
     def start(**env):
-        env = environment_on_test_database(request, tmp_path / "var", **env)
+        env = environment_on_test_database(
+            request, tmp_path / "var", STATIC_ROOT=str(collected_static), **env
+        )
         key = new_key(env, 53)
+        manage(
+            {**env, "DJANGO_SUPERUSER_PASSWORD": PASSWORD},
+            "createsuperuser", "--no-input", "--username", "staff", "--email", "staff@example.com",
+        )  # fmt: skip
         jobs = (
             {
                 "key": f"53/1/{n}",
@@ -30,6 +38,7 @@ def site(request, tmp_path, transactional_db):
                 "state": "finished",
                 "finished_time": 1_700_000_000_000 + n,
                 "note": "x" * 4096,
+                "tags": [f"{tag:02}" + "t" * 250 for tag in range(16)],
             }
             for n in range(1, LINES + 1)
         )
@@ -40,6 +49,18 @@ def site(request, tmp_path, transactional_db):
     return start
 
 
+def logged_in(server):
+    session = requests.Session()
+    session.get(f"{server.url}/login/")
+    answer = session.post(
+        f"{server.url}/login/",
+        data={"username": "staff", "password": PASSWORD, "csrfmiddlewaretoken": session.cookies["csrftoken"]},
+        allow_redirects=False,
+    )
+    assert answer.status_code == 302
+    return session
+
+
 def open_list(server, key):
     return requests.get(
         f"{server.url}/jobq/53/list",
@@ -48,6 +69,14 @@ def open_list(server, key):
         stream=True,
         timeout=60,
     )
+
+
+def open_export(server, key):
+    return logged_in(server).get(f"{server.url}/p/53/export.csv", stream=True, timeout=60)
+
+
+def keys_in_csv(body):
+    return [line.split(b",", 1)[0].decode() for line in body.splitlines()[1:]]
 
 
 def test_a_push_answers_while_a_slow_reader_holds_a_long_list_open(site):
@@ -68,6 +97,22 @@ def test_a_push_answers_while_a_slow_reader_holds_a_long_list_open(site):
     assert [line["key"] for line in lines[:2]] == ["53/1/5000", "53/1/4999"]
     pending = requests.get(f"{server.url}/jobq/53/count", params={"state": "pending"}, auth=(key, ""))
     assert pending.json() == 1
+
+
+def test_a_push_answers_while_a_slow_reader_holds_an_export_open(site):
+    server, key = site()
+    with open_export(server, key) as reader:
+        assert reader.status_code == 200
+        chunks = reader.iter_content(4096)
+        body = next(chunks)
+        pushed = requests.post(
+            f"{server.url}/jobq/53/push", data=b'{"spider": "books"}', auth=(key, ""), timeout=10
+        )
+        assert pushed.status_code == 200, pushed.text
+        body += b"".join(chunks)
+    keys = keys_in_csv(body)
+    assert len(keys) == LINES
+    assert keys[:2] == ["53/1/5000", "53/1/4999"]
 
 
 def idle_in_transaction():
