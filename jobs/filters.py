@@ -212,6 +212,31 @@ class JobFilter(django_filters.FilterSet):
         figures = DayCount.objects.matching(self.project, STATES, self.spider_names or None, outcomes)
         return figures.between(*days)
 
+    def counts_by_state(self) -> dict[str, int] | None:
+        """{state: matching jobs} for every state (the filter without its
+        state part), exact from the counters; None when they cannot tell
+        (several tags, a tag with a time window, ...)."""
+        spiders = self.spider_names or None
+        if self.counted_by_counters():
+            return JobCount.objects.by_state(self.project, spider_names=spiders)
+        tag = self.one_tag()
+        if tag is not None:
+            name, value = tag
+            tagged = TagCount.objects.by_state(self.project, value, spiders)
+            if name == "has_tag":
+                return tagged
+            totals = JobCount.objects.by_state(self.project, spider_names=spiders)
+            return {state: totals[state] - tagged[state] for state in STATES}
+        days = self.whole_days() if self.counted_by_days() else None
+        if days is None:
+            return None
+        counts = self.day_figures(days).by_state()
+        edges = self.edges_q(days)
+        if edges is not None:
+            for state, n in self.any_state_qs.filter(edges).per_state():
+                counts[state] += n
+        return counts
+
     def count(self) -> int:
         """The number of matching jobs, exact: from the counters when they can
         tell (spider, state, one tag, time windows a day at a time plus the

@@ -168,6 +168,10 @@ class JobQuerySet(models.QuerySet["Job", "Job"]):
         The caller shows "cap+" when the answer is above cap."""
         return self.order_by().values("pk")[: cap + 1].count()
 
+    def per_state(self) -> list[tuple[str, int]]:
+        """[(state, n)] of the matching jobs. Bound them first: this counts every one."""
+        return list(self.order_by().values_list("state").annotate(n=models.Count("pk")))
+
     def per_day_by_state(self, *, offset_ms: int = 0) -> list[tuple[int, str, int]]:
         """[(day, state, n)] with day = whole days since the epoch in a zone
         `offset_ms` ahead of UTC: the dashboard's jobs-per-day chart.
