@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import transaction
 
-from .counts import CountChanges
+from .counts import add_to_counters, remove_from_counters
 from .health import runs_imported
 from .jobmeta import (
     METADATA_COLUMNS,
@@ -162,7 +162,6 @@ def write_batch(batch: Iterable[ParsedJob], summary: ImportSummary) -> None:
             "id", "key", "project_id", "spider_id", "number", *WRITTEN_COLUMNS
         )
     }
-    counts = CountChanges()
     parsed = {str(job.key): job.columns for job in batch}
     new_jobs: list[Job]
     changed_jobs: list[Job]
@@ -173,7 +172,6 @@ def write_batch(batch: Iterable[ParsedJob], summary: ImportSummary) -> None:
         row = existing.get(key)
         if row is None:
             new_jobs.append(Job(key=key, project_id=job.key.project_id, spider=spider, **job.columns))
-            counts.added(job.key.project_id, spider.pk, job.columns["state"])
         elif any(row[name] != job.columns[name] for name in job.columns):
             changed_jobs.append(
                 Job(
@@ -184,13 +182,14 @@ def write_batch(batch: Iterable[ParsedJob], summary: ImportSummary) -> None:
                     **job.columns,
                 )
             )
-            counts.moved(row["project_id"], row["spider_id"], row["state"], job.columns["state"])
         else:
             summary.unchanged += 1
+    # The counters: the changed jobs out as they were, then every written job in as it is now.
+    remove_from_counters(Job.objects.filter(pk__in=[changed.pk for changed in changed_jobs]))
     Job.objects.bulk_create(new_jobs, batch_size=500)
     if changed_jobs:
         Job.objects.bulk_update(changed_jobs, [*WRITTEN_COLUMNS, "number"], batch_size=500)
-    counts.apply()
+    add_to_counters(Job.objects.filter(key__in=[job.key for job in (*new_jobs, *changed_jobs)]))
     # Spider health follows the jobs (jobs/health.py): one call per batch, with
     # each job's columns before (None when new) and after, ids included.
     runs_imported(
