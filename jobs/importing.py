@@ -347,11 +347,13 @@ def write_batch(batch: Iterable[ParsedJob], summary: ImportSummary) -> None:
         written = _write_postgresql(batch, spiders)
     else:
         written = _write_sqlite(batch, spiders)
+    # Every counter (per state, tag and day) moves from the rows as they were
+    # when locked to the rows as written.
     counts = CountChanges()
     for _none, after in written.created:
-        counts.added(after["project_id"], after["spider_id"], after["state"])
+        counts.added(after)
     for before, after in written.changed:
-        counts.moved(before["project_id"], before["spider_id"], before["state"], after["state"])
+        counts.changed(before, {**before, **after})
     counts.apply()
     # Spider health follows the jobs (jobs/health.py): one call per batch, with
     # each job's columns before (None when new) and after, ids included.
