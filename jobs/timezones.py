@@ -65,11 +65,3 @@ def ms_from_local(value: datetime.datetime, zone: datetime.tzinfo | None = None)
     except (OverflowError, ValueError):
         # Year 1 or 9999 typed in a zone that carries it past datetime's range.
         return MIN_MS - 1 if value.year < 1970 else MAX_MS + 1
-
-
-def utc_offset_ms(zone: datetime.tzinfo | None = None, at: datetime.datetime | None = None) -> int:
-    """The zone's current offset from UTC in milliseconds (the chart's days)."""
-    zone = zone or timezone.get_current_timezone()
-    at = at or datetime.datetime.now(UTC)
-    offset = at.astimezone(zone).utcoffset() or datetime.timedelta(0)
-    return int(offset.total_seconds() * 1000)

@@ -23,7 +23,7 @@ import json
 import secrets
 
 from django.contrib import admin, messages
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Sum
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -31,6 +31,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from ..access import visible_projects
+from ..counts import add_to_counters, remove_from_counters
 from ..keys import parse_job_key
 from ..lifecycle import remember_tags
 from ..login_throttle import ThrottledAdminAuthenticationForm
@@ -285,9 +286,16 @@ class JobAdmin(ScopedToProjects, FastCountAdmin):
         return False  # deleting is a state change (deleted), with counters
 
     def save_model(self, request, obj, form, change):
-        # Only what the form changed: state and counters stay as the API left them.
+        # Only what the form changed; tags and close reason are counted
+        # (jobs/counts.py), so the job is uncounted as it was and counted as
+        # it is, in the same transaction, its row locked meanwhile.
         if form.changed_data:
-            obj.save(update_fields=form.changed_data)
+            with transaction.atomic():
+                this_job = Job.objects.filter(pk=obj.pk)
+                list(this_job.select_for_update(no_key=True).values_list("pk"))
+                remove_from_counters(this_job)
+                obj.save(update_fields=form.changed_data)
+                add_to_counters(this_job)
         if "tags" in form.changed_data:
             remember_tags((obj.project_id, tag) for tag in obj.tags)
 

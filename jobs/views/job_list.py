@@ -152,7 +152,7 @@ def listing_context(request, listing: ListRequest, *, inline_chart: bool = True)
             newest = page.rows[0]["ts"] if page.rows else None
         else:
             newest = newest_ts_of(queryset)
-        chart = chart_of(daily_figures(queryset, cleaned, newest))
+        chart = chart_of(daily_figures(jobfilter, newest))
 
     def page_url(**cursor):
         page_query = filters.copy()
@@ -170,7 +170,8 @@ def listing_context(request, listing: ListRequest, *, inline_chart: bool = True)
             "rows": shown,
             "states": state_chips(counts, jobfilter.states),
             "counts_capped": counts.capped,
-            "project_empty": not counts.capped
+            # Counts without any filter but states that are all zero: no jobs at all.
+            "project_empty": jobfilter.counted_by_counters()
             and not jobfilter.spider_names
             and not any(counts.counts.values()),
             "api_root": request.build_absolute_uri("/"),
@@ -275,14 +276,14 @@ def job_list_live(request, project_id):
 @require_GET
 def job_list_chart(request, project_id):
     """The jobs-per-day chart of a job list's filter, fetched by htmx after
-    the rows (it reads every job of its days)."""
+    the rows (from the daily figures; with a tag filter, from the jobs of its days)."""
     project = project_for_user(request.user, project_id)
     listing = parse_list_request(project, request.GET, now=now_ms())
     if not listing.valid:
         return bad_request(listing.errors)
     queryset = listing.jobfilter.qs
     context = {
-        "chart": chart_of(daily_figures(queryset, listing.cleaned, newest_ts_of(queryset))),
+        "chart": chart_of(daily_figures(listing.jobfilter, newest_ts_of(queryset))),
         "zone": zone_name(),
     }
     return render(request, "jobs/job_list.html#chart", context)

@@ -2,15 +2,18 @@
 
 import csv
 import io
+import random
 import re
 
 import orjson
 import pytest
+from django.http import QueryDict
 
 from jobs import listing
-from jobs.filters import FILTER_PARAMS
+from jobs.filters import FILTER_PARAMS, JobFilter
 from jobs.jobmeta import LIST_COLUMNS, list_line
 from jobs.models import Job, Membership, Spider
+from jobs.outcomes import badge_of
 from jobs.views import job_list as job_list_views
 
 from ..factories import BASE_TS, add_job, add_jobs, job_line, make_project, make_user
@@ -362,11 +365,13 @@ def test_partial_query_count(as_member, many_jobs, django_assert_num_queries):
     # usual (kept runs, one walk) (the chart comes in its own request)
     with django_assert_num_queries(9):
         htmx(as_member, f"{LIST}?state=finished")
-    # With a tag filter: 4 capped per-state counts instead of the counters,
-    # + the spider-id lookup (once: the filter is parsed once per request);
-    # no row matches, so no usual is looked up.
-    with django_assert_num_queries(11):
+    # With one tag: the tag counters instead of the state counters, + the
+    # spider-id lookup for the rows; no row matches, so no usual is looked up.
+    with django_assert_num_queries(8):
         htmx(as_member, f"{LIST}?state=finished&has_tag=x&spider=books")
+    # With two tags: 4 capped per-state counts instead of the counters.
+    with django_assert_num_queries(11):
+        htmx(as_member, f"{LIST}?state=finished&has_tag=x&has_tag=y&spider=books")
 
 
 # --- counts ---------------------------------------------------------------------
@@ -392,12 +397,33 @@ def test_capped_count_with_tag_filters(as_member, monkeypatch):
         *(job_line(number=n, tags=["t"]) for n in range(1, 6)),
         job_line(number=6, state="running", tags=["t"]),
     )
-    html = as_member.get(f"{LIST}?state=finished&state=running&has_tag=t").content.decode()
+    html = as_member.get(f"{LIST}?state=finished&state=running&has_tag=t&has_tag=u").content.decode()
     assert '<strong id="match-count">3+</strong>' in html
     assert '<span class="count" id="count-finished">3+</span>' in html
     assert '<span class="count" id="count-running">1</span>' in html
-    html = as_member.get(f"{LIST}?state=running&has_tag=t").content.decode()
+    html = as_member.get(f"{LIST}?state=running&has_tag=t&has_tag=u").content.decode()
     assert '<strong id="match-count">1</strong>' in html
+
+
+def test_exact_counts_from_counters_with_one_tag_or_a_window(as_member, monkeypatch):
+    monkeypatch.setattr(listing, "COUNT_CAP", 3)
+    day = 86_400_000
+    midnight = BASE_TS // day * day
+    add_jobs(
+        *(job_line(number=n, tags=["t"], ts=midnight + n) for n in range(1, 6)),
+        job_line(number=6, state="running", tags=["t"], ts=midnight - 1),
+        job_line(number=7, ts=midnight + day),
+    )
+    html = as_member.get(f"{LIST}?state=finished&state=running&has_tag=t").content.decode()
+    assert '<strong id="match-count">6</strong>' in html
+    assert '<span class="count" id="count-finished">5</span>' in html
+    html = as_member.get(f"{LIST}?state=finished&lacks_tag=t").content.decode()
+    assert '<strong id="match-count">1</strong>' in html
+    assert '<span class="count" id="count-running">0</span>' in html
+    # A whole day and a partial one: the daily figures, and the jobs of the partial day.
+    html = as_member.get(f"{LIST}?state=finished&state=running&startts={midnight - 1}&endts={midnight + day}")
+    assert '<strong id="match-count">6</strong>' in html.content.decode()
+    assert '<span class="count" id="count-finished">5</span>' in html.content.decode()
 
 
 def test_capped_count_queryset_method(project):
@@ -487,6 +513,66 @@ def test_htmx_swaps_load_the_chart_after_the_rows(as_member, django_assert_num_q
     assert htmx(as_member, "/p/53/chart?state=bogus").status_code == 400
 
 
+def test_chart_reads_the_daily_figures_not_the_jobs(as_member, django_assert_num_queries):
+    add_jobs(job_line(number=1, ts=BASE_TS), job_line(number=2, ts=BASE_TS + 86_400_000, state="running"))
+    # session, user, project, newest ts, the daily figures
+    with django_assert_num_queries(5) as captured:
+        chart = htmx(as_member, f"/p/53/chart?{ALL}").content.decode()
+    assert "Tue 2023-11-14: 1 finished" in chart and "Wed 2023-11-15: 1 running" in chart
+    assert "(UTC days)" in chart
+    assert not any("GROUP BY" in q["sql"] and '"jobs_job"' in q["sql"] for q in captured.captured_queries)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        ALL,
+        "state=finished&spider=s2",
+        "state=finished&state=deleted&outcome=failed&outcome=finished",
+        f"{ALL}&startts={BASE_TS - 5}&endts={BASE_TS + 3 * 86_400_000 + 7}",
+        # inside one day, and across one midnight
+        f"{ALL}&startts={BASE_TS // 86_400_000 * 86_400_000 + 1}&endts={BASE_TS // 86_400_000 * 86_400_000 + 86_399_999}",
+        f"{ALL}&startts={BASE_TS - 3_600_000}&endts={BASE_TS + 7_200_000}",
+        f"{ALL}&endts={BASE_TS // 86_400_000 * 86_400_000 + 2 * 86_400_000}",
+        "state=finished&has_tag=a",
+        f"state=finished&lacks_tag=a&startts={BASE_TS}",
+    ],
+)
+def test_chart_figures_equal_the_jobs_of_each_day(project, query):
+    rng = random.Random(query)
+    day = 86_400_000
+    add_jobs(
+        *(
+            job_line(
+                number=n,
+                spider=f"s{n % 3}",
+                spider_number=n % 3 + 1,
+                state=rng.choice(["pending", "running", "finished", "finished", "deleted"]),
+                ts=BASE_TS + rng.randrange(-40 * day, 4 * day) // 20 * 20,
+                tags=rng.sample(["a", "b"], rng.randrange(0, 3)),
+                close_reason=rng.choice([None, "finished", "failed", "banned"]),
+            )
+            for n in range(1, 200)
+        ),
+        # Jobs in every window above.
+        *(
+            job_line(number=n, spider="s2", spider_number=3, ts=BASE_TS + 3_600_000 * (n - 205))
+            for n in range(200, 210)
+        ),
+    )
+    jobfilter = JobFilter(QueryDict(query), project=project)
+    assert jobfilter.is_valid()
+    figures = listing.daily_figures(jobfilter, listing.newest_ts_of(jobfilter.qs))
+    assert figures is not None
+    expected: dict[int, dict[str, int]] = {}
+    span = jobfilter.qs.filter(ts__gte=figures.first_day * day, ts__lt=(figures.last_day + 1) * day)
+    for row_day, state, reason, n in span.per_day_by_state_and_reason():
+        expected.setdefault(row_day, {})
+        expected[row_day][badge_of(state, reason)] = expected[row_day].get(badge_of(state, reason), 0) + n
+    assert {d: {b: n for b, n in c.items() if n} for d, c in figures.days.items()} == expected
+    assert expected
+
+
 def test_per_day_by_state(project):
     add_jobs(job_line(number=1, ts=BASE_TS), job_line(number=2, ts=BASE_TS + 1, state="running"))
     rows = Job.objects.for_project(project).per_day_by_state(offset_ms=7_200_000)
@@ -574,6 +660,67 @@ def test_other_projects_are_not_exported(as_member, other_project):
     add_job(number=6)
     body = b"".join(as_member.get("/p/53/export.jsonl").streaming_content)
     assert b"53/1/6" in body and b"54/" not in body
+
+
+def test_chart_stacks_finished_jobs_by_outcome(as_member):
+    add_jobs(
+        job_line(number=1, ts=BASE_TS, close_reason="finished"),
+        job_line(number=2, ts=BASE_TS + 10, close_reason="failed"),
+        job_line(number=3, ts=BASE_TS + 20, close_reason="cancelled"),
+        job_line(number=4, ts=BASE_TS + 30, close_reason="killed"),  # a failure too
+        job_line(number=5, ts=BASE_TS + 40, state="running"),
+    )
+    html = as_member.get(f"{LIST}?{ALL}").content.decode()
+    assert "Tue 2023-11-14: 1 finished, 1 cancelled, 2 failed, 1 running" in html
+    for badge in ("finished", "cancelled", "failed", "running"):
+        assert html.count(f'class="bar-{badge}"') == 1
+    # Stacked from the bottom: the failures sit above the clean finish.
+    [finished_y] = re.findall(r'class="bar-finished" x="[\d.]+" y="([\d.]+)"', html)
+    [failed_y] = re.findall(r'class="bar-failed" x="[\d.]+" y="([\d.]+)"', html)
+    assert float(failed_y) < float(finished_y)
+    assert (
+        '<span class="key-running">running</span><span class="key-finished">finished</span>'
+        '<span class="key-cancelled">cancelled</span><span class="key-failed">failed</span>'
+    ) in html
+
+
+def test_pages_errors_and_duration_far_from_usual_are_hinted(as_member):
+    from ..health_factories import MINUTE, history
+
+    history(runs=10, items=1000)  # 2,000 pages, no errors, 10 minutes each
+    started = BASE_TS + 20 * 3_600_000
+    add_jobs(
+        job_line(
+            number=50,
+            ts=started + 40 * MINUTE,
+            running_time=started,
+            finished_time=started + 40 * MINUTE,
+            close_reason="finished",
+            items=1000,
+            pages=500,
+            errors=30,
+        )
+    )
+    html = as_member.get(f"{LIST}?state=finished").content.decode()
+    row = html[html.index('href="/p/53/job/1/50/"') :]
+    row = row[: row.index("</tr>")]
+    assert (
+        '<span class="usual worse" title="pages: 500, usually 2,000 (median of 10 runs)">'
+        '<span class="visually-hidden">pages </span>−75%</span>'
+    ) in row
+    # No errors is the usual: the hint shows the count itself.
+    assert (
+        '<span class="usual worse" title="errors: 30, usually 0 (median of 10 runs)">'
+        '<span class="visually-hidden">errors </span>30</span>'
+    ) in row
+    # A longer run than usual is worth a look, not marked worse.
+    assert (
+        '<span class="usual" title="duration: 40 min, usually 10 min (median of 10 runs)">'
+        '<span class="visually-hidden">duration </span>+300%</span>'
+    ) in row
+    assert 'visually-hidden">items ' not in row  # items as usual: no hint
+    older = html[html.index('href="/p/53/job/1/10/"') :]
+    assert 'class="usual' not in older[: older.index("</tr>")]
 
 
 # --- bad input: a form error on the page, a 400 for partials and exports --------
