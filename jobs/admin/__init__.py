@@ -32,6 +32,7 @@ from django.utils.html import format_html
 
 from ..access import visible_projects
 from ..counts import add_to_counters, remove_from_counters
+from ..filters import ProjectsField
 from ..keys import parse_job_key
 from ..lifecycle import remember_tags
 from ..login_throttle import ThrottledAdminAuthenticationForm
@@ -370,6 +371,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         if db_field.name == "projects":
             kwargs["queryset"] = visible_projects(request.user)
+            kwargs["form_class"] = ProjectsField
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def get_fields(self, request, obj=None):

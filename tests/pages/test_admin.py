@@ -488,3 +488,9 @@ def test_a_save_keeps_a_tag_with_a_comma_whole(admin_client, jobs_data):
     assert job.tags == ["a,b", "d"]
     refused = admin_client.post(f"/admin/jobs/job/{job.pk}/change/", {**JOB_FORM, "tags": "x\x00y"})
     assert refused.status_code == 200 and "Null characters" in refused.content.decode()
+
+
+def test_a_project_id_past_64_bits_is_a_form_error_on_a_new_key(admin_client, jobs_data):
+    response = admin_client.post("/admin/jobs/apikey/add/", {"name": "ci", "projects": [str(2**64)]})
+    assert response.status_code == 200 and "is not a valid value" in response.content.decode()
+    assert not ApiKey.objects.filter(name="ci").exists()
