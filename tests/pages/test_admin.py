@@ -494,3 +494,14 @@ def test_a_project_id_past_64_bits_is_a_form_error_on_a_new_key(admin_client, jo
     response = admin_client.post("/admin/jobs/apikey/add/", {"name": "ci", "projects": [str(2**64)]})
     assert response.status_code == 200 and "is not a valid value" in response.content.decode()
     assert not ApiKey.objects.filter(name="ci").exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/admin/jobs/job/?state=a%00b", "/admin/jobs/job/?close_reason=a%00b", "/admin/jobs/synccursor/?state=a%00b",
+     "/admin/jobs/bulkaction/?action=a%00b", "/admin/jobs/bulkaction/?created_at__year=9223372036854775807",
+     "/admin/jobs/apikey/?created_at__year=0", "/admin/jobs/apikey/?created_at__year=18446744073709551616"],
+)  # fmt: skip
+def test_lookups_the_database_cannot_take_are_refused(admin_client, jobs_data, url):
+    response = admin_client.get(url)
+    assert response.status_code == 302 and response["Location"].endswith("?e=1")
