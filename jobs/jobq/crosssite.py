@@ -52,7 +52,11 @@ def is_own_origin(request: HttpRequest, origin: str) -> bool:
         return True
     # The host alone: behind a proxy that ends TLS the request's scheme may
     # say http where the browser's Origin says https.
-    return urlsplit(origin).netloc.lower() == request.get_host().lower()
+    try:
+        host = urlsplit(origin).netloc
+    except ValueError:  # "http://[not-an-address": no site at all
+        return False
+    return host.lower() == request.get_host().lower()
 
 
 def refuse_browser_signals(request: HttpRequest) -> None:

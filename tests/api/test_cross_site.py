@@ -67,6 +67,7 @@ def assert_refused(response, text):
         ({"HTTP_ORIGIN": EVIL}, "Origin 'https://evil.example' is not this site"),
         ({"HTTP_ORIGIN": "null"}, "Origin 'null' is not this site"),
         ({"HTTP_ORIGIN": "http://testserver.evil.example"}, "is not this site"),
+        ({"HTTP_ORIGIN": "http://[testserver"}, "is not this site"),
         ({"HTTP_SEC_FETCH_SITE": "cross-site"}, "Sec-Fetch-Site: cross-site"),
         ({"HTTP_SEC_FETCH_SITE": "same-site"}, "Sec-Fetch-Site: same-site"),
         ({"content_type": "multipart/form-data; boundary=x"}, "multipart/form-data is a browser form's"),
