@@ -25,6 +25,8 @@ import secrets
 from django.contrib import admin, messages
 from django.db import models, transaction
 from django.db.models import Sum
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -379,15 +381,26 @@ class ApiKeyAdmin(admin.ModelAdmin):
         if not change:
             raw = secrets.token_hex(16)  # as ApiKey.generate makes them
             obj.digest, obj.prefix = digest_of(raw), raw[:8]
-            messages.warning(
-                request,
-                format_html(
-                    "The new API key is <code>{}</code>. Copy it now: it is stored only as a digest "
-                    "and will not be shown again.",
-                    raw,
-                ),
-            )
+            # Kept on this request only, for response_add: a message would
+            # store the raw key in the session or a cookie until it is shown.
+            request.new_api_key = raw
         super().save_model(request, obj, form, change)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """The raw key, once, in the answer to the POST that made it."""
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "API key created",
+            "key": obj,
+            "raw_key": request.new_api_key,
+            "change_url": reverse("admin:jobs_apikey_change", args=[obj.pk]),
+            "list_url": reverse("admin:jobs_apikey_changelist"),
+        }
+        response = TemplateResponse(request, "admin/jobs/apikey/created.html", context)
+        # Neither kept by the browser nor by a proxy.
+        response["Cache-Control"] = "no-store"
+        return response
 
     @admin.display(description="projects")
     def project_list(self, obj):
