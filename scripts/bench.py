@@ -22,7 +22,6 @@ import statistics
 import sys
 import time
 import warnings
-from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -42,7 +41,7 @@ from django.db import connection, transaction  # noqa: E402
 from django.db.models import Sum  # noqa: E402
 from django.test import Client  # noqa: E402
 
-from jobs.counts import adjust_counts  # noqa: E402
+from jobs.counts import CountChanges, row_of  # noqa: E402
 from jobs.lifecycle import remember_tags  # noqa: E402
 from jobs.models import ApiKey, Job, JobCount, Project, Spider  # noqa: E402
 
@@ -138,7 +137,10 @@ def generate(project_id, total, seed=1):
 @transaction.atomic
 def write(rows):
     Job.objects.bulk_create(rows, batch_size=1000)
-    adjust_counts(Counter((job.project_id, job.spider_id, job.state) for job in rows))
+    counts = CountChanges()
+    for job in rows:
+        counts.added(row_of(job))
+    counts.apply()
     return len(rows)
 
 
