@@ -6,6 +6,7 @@ django-filter's `.qs` silently drops invalid fields: callers check
 `is_valid()` first and answer 400 (API) or show the form error (page).
 """
 
+import re
 from collections.abc import Iterable, Mapping
 from functools import cached_property
 from typing import Any
@@ -32,7 +33,7 @@ from .models import (
     TagCount,
 )
 from .outcomes import OUTCOMES, outcome_q
-from .timezones import DAY_MS
+from .timezones import DAY_MS, MAX_MS, MIN_MS, in_time_range
 
 
 class ListWidget(forms.TextInput):
@@ -278,6 +279,37 @@ def filter_params(params: QueryDict) -> QueryDict:
         if values:
             filters.setlist(name, values)
     return filters
+
+
+class PageTimeField(Int64Field):
+    """`startts`/`endts` on a page: whole milliseconds that a page can show
+    as a date (its date inputs, its chart's days). The API takes any 64-bit
+    integer there, and `1.0` for 1; a page says what is wrong instead."""
+
+    def to_python(self, value: Any) -> int | None:
+        text = "" if value is None else str(value).strip()
+        if text and not re.fullmatch(r"-?[0-9]+", text):
+            raise forms.ValidationError(f"{text[:30]!r} is not a whole number of milliseconds.")
+        return super().to_python(text)
+
+    def validate(self, value: int | None) -> None:
+        super().validate(value)
+        if value is not None and not in_time_range(value):
+            raise forms.ValidationError(
+                f"{value} is not a time between 1970-01-01 and 9999-12-31 ({MIN_MS} to {MAX_MS} ms)."
+            )
+
+
+class PageTimeFilter(django_filters.Filter):
+    field_class = PageTimeField
+
+
+class PageJobFilter(JobFilter):
+    """The JobFilter of the dashboard's job list, its partials, exports and
+    bulk actions: the same parameters, with times a page can show."""
+
+    startts = PageTimeFilter(field_name="ts", lookup_expr="gte", label="From (ms, inclusive)")
+    endts = PageTimeFilter(field_name="ts", lookup_expr="lt", label="To (ms, exclusive)")
 
 
 class JobKeyField(forms.CharField):

@@ -15,12 +15,12 @@ from typing import Any
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.http import QueryDict
 
-from .filters import FILTER_PARAMS, JobFilter, filter_params
+from .filters import FILTER_PARAMS, JobFilter, PageJobFilter, filter_params
 from .jobmeta import LIST_COLUMNS
 from .keys import parse_job_key
 from .models import STATES, Job, JobQuerySet, Project
 from .outcomes import badge_of
-from .timezones import DAY_MS, ms_from_local
+from .timezones import DAY_MS, MAX_MS, MIN_MS, ms_from_local
 
 PAGE_SIZE = 50
 # Above this many matches a count says "10,000+" instead of counting on
@@ -177,7 +177,7 @@ class ListRequest:
 def parse_list_request(project: Project, params: QueryDict, *, now: int) -> ListRequest:
     """Canonicalise, validate the filter and look the cursor up: once per request."""
     query, time_errors = canonical_query(params, now=now)
-    jobfilter = JobFilter(query, project=project)
+    jobfilter = PageJobFilter(query, project=project)
     listing = ListRequest(project=project, query=query, time_errors=time_errors, jobfilter=jobfilter, now=now)
     if jobfilter.is_valid():
         listing.cursor = Cursor(project, query)
@@ -292,6 +292,9 @@ def daily_figures(jobfilter: JobFilter, newest_ts: int | None) -> DailyFigures |
     # Nothing of the filter is newer than its newest job: without `endts`
     # the last day is whole as far as the filter is concerned.
     end = cleaned["endts"] if cleaned.get("endts") is not None else (newest_ts // DAY_MS + 1) * DAY_MS
+    # A job stored with a time that is not a date (say in microseconds)
+    # must not carry the chart past the days a date can name.
+    end = min(max(end, MIN_MS + 1), MAX_MS + 1)
     last_day = (end - 1) // DAY_MS
     first_day = last_day - CHART_DAYS + 1
     start = first_day * DAY_MS
