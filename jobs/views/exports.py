@@ -12,8 +12,8 @@ from ..access import project_for_user
 from ..jobmeta import dumps_line, list_line, now_ms
 from ..jobq.responses import JSONLINES
 from ..listing import export_rows, parse_list_request
-from ..models import Spider
 from ..replicas import stream_reads
+from ..spidernames import spider_names
 
 CSV_COLUMNS = (
     "key",
@@ -94,6 +94,6 @@ def job_export(request, project_id, fmt):
     listing = parse_list_request(project, request.GET, now=now_ms())
     if listing.errors or not listing.valid:
         return refused(listing.errors)
-    rows, names = export_rows(listing.jobfilter), Spider.objects.names(project)
+    rows, names = export_rows(listing.jobfilter), spider_names(project)
     generate, content_type = FORMATS[fmt]
     return download(lambda: generate(rows, names, listing.now), project, content_type, fmt)

@@ -207,8 +207,8 @@ def test_list_queries(api, project, django_assert_num_queries):
     # key, project access, spider names, the jobs: no query per job or spider
     with django_assert_num_queries(4):
         assert len(lines(api, "?has_tag=t&count=100")) == 20
-    # plus the stop job's lookup
-    with django_assert_num_queries(5):
+    # the stop job's lookup; the spider names are known by then (jobs/spidernames.py)
+    with django_assert_num_queries(4):
         lines(api, "?stop=53/1/1")
 
 
@@ -244,3 +244,44 @@ def test_bad_parameters_are_400(api, project, query, param):
     assert body["param"] == param
     assert body["error"] == "invalid_parameter"
     assert body["message"]
+
+
+# --- spider names, kept per process (jobs/spidernames.py) -------------------------
+
+
+def test_a_list_reads_spider_names_once_per_process(api, project, django_assert_num_queries):
+    add_job(spider="books", spider_number=1)
+    assert [line["spider"] for line in lines(api)] == ["books"]
+    # The key, the project, the jobs: the spiders are known already.
+    with django_assert_num_queries(3):
+        assert [line["spider"] for line in lines(api)] == ["books"]
+
+
+def test_a_spider_added_after_a_list_is_named(api, project):
+    add_job(spider="books", spider_number=1)
+    assert {line["spider"] for line in lines(api)} == {"books"}
+    add_job(spider="quotes", spider_number=2)
+    assert {line["spider"] for line in lines(api)} == {"books", "quotes"}
+
+
+def test_a_spider_added_below_the_last_number_without_signals_is_named(api, project):
+    from jobs.models import Project, Spider
+
+    add_job(spider="books", spider_number=5)
+    assert {line["spider"] for line in lines(api)} == {"books"}
+    # An id the cached names lack makes them read again, whatever added it.
+    Spider.objects.bulk_create([Spider(project=project, number=2, name="late")])
+    assert Project.objects.get(pk=53).last_spider_number == 5
+    add_job(spider="late", spider_number=2)
+    assert {line["spider"] for line in lines(api)} == {"books", "late"}
+
+
+def test_a_renamed_spider_is_listed_under_its_new_name(api, project):
+    from jobs.models import Spider
+
+    add_job(spider="books", spider_number=1)
+    assert [line["spider"] for line in lines(api)] == ["books"]
+    spider = Spider.objects.get(project=project, number=1)
+    spider.name = "novels"
+    spider.save()
+    assert [line["spider"] for line in lines(api)] == ["novels"]

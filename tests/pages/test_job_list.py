@@ -335,8 +335,9 @@ def test_deep_page_costs_the_same_queries_as_the_first(as_member, many_jobs, dja
     # rows with too few kept runs before them), chart, projects (picker)
     with django_assert_num_queries(11):
         as_member.get(f"{LIST}?state=finished")
-    # + the cursor's job, + the newest ts for the chart (not the first row here)
-    with django_assert_num_queries(13):
+    # + the cursor's job, + the newest ts for the chart (not the first row
+    # here), - the spiders (known since the first page: jobs/spidernames.py)
+    with django_assert_num_queries(12):
         as_member.get(f"{LIST}?state=finished&before=53/1/3")
 
 
@@ -347,8 +348,8 @@ def test_partial_query_count(as_member, many_jobs, django_assert_num_queries):
         htmx(as_member, f"{LIST}?state=finished")
     # With a tag filter: 4 capped per-state counts instead of the counters,
     # + the spider-id lookup (once: the filter is parsed once per request);
-    # no row matches, so no usual is looked up.
-    with django_assert_num_queries(11):
+    # no row matches, so no usual is looked up; the spiders are known already.
+    with django_assert_num_queries(10):
         htmx(as_member, f"{LIST}?state=finished&has_tag=x&spider=books")
 
 
