@@ -123,6 +123,8 @@ else:
     ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [])
     production_requires({"SECRET_KEY": SECRET_KEY, "ALLOWED_HOSTS": ALLOWED_HOSTS})
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# HTML for pages, the JobQ error shape under the API's paths.
+CSRF_FAILURE_VIEW = "jobs.jobq.errors.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -346,6 +348,8 @@ SECURE_PROXY_SSL_HEADER = proxy_ssl_header_from_env()
 JOBQ_RATE_LIMIT = env_rate("JOBQ_RATE_LIMIT")
 JOBQ_MAX_BODY_BYTES = env_int("JOBQ_MAX_BODY_BYTES", 50 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = JOBQ_MAX_BODY_BYTES
+# The most jobs a summary lists per queue (`count`); /list streams any number.
+JOBQ_SUMMARY_MAX_COUNT = env_int("JOBQ_SUMMARY_MAX_COUNT", 1000)
 
 
 def networks_from_env(name, default):

@@ -21,6 +21,7 @@ from .jobmeta import (
     MetadataError,
     clean_spider_name,
     clean_state,
+    clean_time,
     loads_strict,
     split_metadata,
     summary_figures,
@@ -95,8 +96,7 @@ def parse_line(text: str, line_number: int) -> ParsedJob:
             ts = max(times) if times else None
         if ts is None:
             raise MetadataError("ts", f"ts is missing and the job has no {columns['state']}_time.")
-        if isinstance(ts, bool) or not isinstance(ts, int) or ts < 0:
-            raise MetadataError("ts", "ts must be a non-negative integer (milliseconds).")
+        clean_time("ts", ts, nullable=False)
     except ValueError as exc:  # MetadataError and key errors
         raise ImportLineError(line_number, str(exc)) from None
     full = dict.fromkeys(WRITTEN_COLUMNS)

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 import orjson
 
-from .keys import INT64_MAX, INT64_MIN
+from .keys import INT64_MAX, INT64_MIN, TIME_RANGE, is_time_ms
 from .models import STATES
 
 TIME_FIELDS = ("pending_time", "running_time", "finished_time", "deleted_time")
@@ -259,6 +259,15 @@ def _int(
     return value
 
 
+def clean_time(field: str, value: object, nullable: bool = True) -> int | None:
+    """A time in milliseconds within jobq's range, or MetadataError naming the field."""
+    if value is None and nullable:
+        return None
+    if not is_time_ms(value):
+        raise MetadataError(field, f"{field} must be a time in milliseconds since 1970, {TIME_RANGE}.")
+    return value
+
+
 def _text(field: str, value: object) -> str | None:
     if value is None:
         return None
@@ -319,7 +328,7 @@ def split_metadata(data: object) -> tuple[dict[str, Any], dict[str, Any]]:
         if field == "state":
             columns["state"] = clean_state(value)
         elif field in TIME_FIELDS:
-            columns[field] = _int(field, value, 0)
+            columns[field] = clean_time(field, value)
         elif field in TEXT_FIELDS:
             columns[field] = _text(field, value)
         elif field == "priority":

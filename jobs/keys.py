@@ -1,9 +1,20 @@
-"""Job keys: "<project>/<spider>/<number>", three positive 64-bit integers,
-and the 64-bit bounds that every id and every integer jobq stores keeps."""
+"""Job keys: "<project>/<spider>/<number>", three positive 64-bit integers;
+the 64-bit bounds that every id and every integer jobq stores keeps; and the
+range of times (milliseconds since 1970) that jobq stores and can show."""
 
-from typing import NamedTuple, cast
+from typing import NamedTuple, TypeGuard, cast
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# Times are milliseconds since 1970-01-01 UTC. Python's datetime (and so every
+# page that shows a time) ends at 9999-12-31T23:59:59.999: a time beyond it,
+# such as microseconds sent by mistake, could be stored but never shown.
+TIME_MIN_MS, TIME_MAX_MS = 0, 253_402_300_799_999
+TIME_RANGE = f"from {TIME_MIN_MS} (1970-01-01) to {TIME_MAX_MS} (9999-12-31T23:59:59.999Z)"
+
+
+def is_time_ms(value: object) -> TypeGuard[int]:
+    """True for an integer number of milliseconds in jobq's time range."""
+    return isinstance(value, int) and not isinstance(value, bool) and TIME_MIN_MS <= value <= TIME_MAX_MS
 
 
 class JobKey(NamedTuple):

@@ -44,7 +44,17 @@ def history(
     return add_jobs(*lines)
 
 
-def end_run(project: Project, spider="books", *, reason="finished", items=1000, errors=0, tags=(), now=None):
+def end_run(
+    project: Project,
+    spider="books",
+    *,
+    reason="finished",
+    items=1000,
+    errors=0,
+    tags=(),
+    stats=None,
+    now=None,
+):
     """A run pushed, started and finished now, as a Scrapy Cloud runner does it; returns its key."""
     [answer] = lifecycle.push_jobs(
         project=project,
@@ -57,6 +67,8 @@ def end_run(project: Project, spider="books", *, reason="finished", items=1000, 
     finish = {"key": key, "state": "finished", "close_reason": reason, "errors": errors}
     if items is not None:
         finish.update(items=items, pages=items * 2)
+    if stats is not None:
+        finish["scrapystats"] = stats
     lifecycle.update_jobs(
         project=project, updates=[lifecycle.update_request(finish, project=project)], now=now
     )

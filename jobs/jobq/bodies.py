@@ -14,11 +14,7 @@ from django.http import HttpRequest
 
 from ..jobmeta import MetadataError, loads_strict
 from ..lifecycle import LifecycleError
-from .errors import ApiError, invalid
-
-
-def too_large(limit: int) -> ApiError:
-    return ApiError(413, "too_large", f"The request body is larger than {limit} bytes.")
+from .errors import ApiError, invalid, too_large
 
 
 def read_body(request: HttpRequest) -> bytes:

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.http.response import HttpResponseBase
@@ -55,6 +56,7 @@ def valid_filter(request: HttpRequest, project: Project) -> JobFilter:
 
 
 def valid_list_params(request: HttpRequest, project: Project) -> dict[str, Any]:
+    reject_conflicting_scalars(request.GET, SCALAR_PARAMS)
     params = ListParamsForm(request.GET, project=project)
     if not params.is_valid():
         raise bad_parameter(*first_error(params))
@@ -128,6 +130,14 @@ def summary_lines(
 ) -> HttpResponseBase:
     params = valid_list_params(request, project)
     count = DEFAULT_SUMMARY_COUNT if params["count"] is None else params["count"]
+    # A summary is built whole in memory (a queue per line): bounded, where
+    # /list streams any count.
+    if count > settings.JOBQ_SUMMARY_MAX_COUNT:
+        limit = settings.JOBQ_SUMMARY_MAX_COUNT
+        raise bad_parameter(
+            "count",
+            f"count: a summary lists at most {limit} jobs per queue; page on with start, or use /list.",
+        )
     start = params["start"] or 0
     jobmeta = params["jobmeta"]
     counts = JobCount.objects.by_state(project, spider)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 
 from django.conf import settings
+from django.core.exceptions import TooManyFieldsSent
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.http.response import HttpResponseBase
@@ -39,8 +40,13 @@ def redacted_query(request: HttpRequest) -> str:
     """The query string with `apikey` values replaced."""
     if not request.META.get("QUERY_STRING"):
         return ""
+    try:
+        given = request.GET.lists()
+    except TooManyFieldsSent:
+        # Django already answered 400; the log must not turn that into a 500.
+        return "(too many parameters)"
     query = QueryDict(mutable=True)
-    for name, values in request.GET.lists():
+    for name, values in given:
         query.setlist(name, [REDACTED] * len(values) if name.lower() == "apikey" else values)
     return query.urlencode(safe="/:[]")
 

@@ -36,5 +36,5 @@ def test_never_a_500(api, project, query, route):
 @pytest.mark.parametrize("route", ["summary", "summary/finished", "1/summary/running"])
 def test_summary_with_extreme_windows(api, project, route):
     add_jobs(job_line())
-    response = api.get(f"/jobq/53/{route}?count={BIG}&start={BIG}")
+    response = api.get(f"/jobq/53/{route}?count=1000&start={BIG}")
     assert response.status_code == 200

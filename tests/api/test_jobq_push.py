@@ -229,6 +229,21 @@ def test_unique_does_not_bind_a_job_pushed_finished(api, project):
             "line 1: the JSON is nested too deeply",
             None,
         ),
+        # Microseconds by mistake (the example): beyond 9999-12-31.
+        (
+            b'{"spider": "s", "state": "finished", "finished_time": 1700000000000000}',
+            "line 1: finished_time must be a time in milliseconds since 1970, from 0 (1970-01-01) "
+            "to 253402300799999 (9999-12-31T23:59:59.999Z)",
+            "finished_time",
+        ),
+        (
+            b'{"spider": "a", "pending_time": 253402300800000}',
+            "line 1: pending_time must be a time",
+            "pending_time",
+        ),
+        (b'{"spider": "a", "running_time": -1}', "line 1: running_time must be a time", "running_time"),
+        (b'{"spider": "a", "deleted_time": 1.5}', "line 1: deleted_time must be a time", "deleted_time"),
+        (b'{"spider": "a", "finished_time": true}', "line 1: finished_time must be a time", "finished_time"),
         (b'{"priority": 1}', "line 1: spider is required", "spider"),
         (b'{"spider": 7}', "line 1: spider must be the spider's name", "spider"),
         (b'{"spider": ""}', "spider must be the spider's name", "spider"),
@@ -246,6 +261,16 @@ def test_bad_lines_are_400_and_nothing_is_applied(api, project, body, text, para
     assert Job.objects.count() == 0
     assert Spider.objects.count() == 0
     assert_counts_exact()
+
+
+def test_times_at_both_ends_of_the_range_are_kept(api, project):
+    response = push(
+        api,
+        {"spider": "a", "state": "finished", "pending_time": 0, "finished_time": 253402300799999},
+    )
+    assert response.status_code == 200, response.content
+    job = Job.objects.get()
+    assert (job.pending_time, job.finished_time, job.ts) == (0, 253402300799999, 253402300799999)
 
 
 def test_body_over_the_limit_is_413(api, project):

@@ -62,6 +62,41 @@ def test_summary_bad_state_and_params(api, jobs):
     assert response.status_code == 400 and response.json()["param"] == "count"
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["/jobq/53/summary", "/jobq/53/summary/finished", "/jobq/53/1/summary/finished", "/jobq/53/jobsummary"],
+)
+@pytest.mark.parametrize(
+    "param", ["count=1&count=2", "start=0&start=1", "spider=a&spider=b", "stop=53/1/1&stop=53/1/2"]
+)
+def test_a_scalar_given_twice_with_different_values_is_a_400(api, jobs, path, param):
+    response = api.get(f"{path}?{param}")
+    assert response.status_code == 400, response.content
+    name = param.partition("=")[0]
+    assert response.json() == {
+        "error": "invalid_parameter",
+        "message": f"{name} was given more than once with different values.",
+        "param": name,
+    }
+    # The same value twice says the same thing once: accepted, as on /list.
+    same = f"{name}={param.partition('=')[2].partition('&')[0]}"
+    assert api.get(f"{path}?{same}&{same}").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path", ["/jobq/53/summary", "/jobq/53/summary/finished", "/jobq/53/1/summary/finished"]
+)
+def test_summary_count_is_capped_per_queue(api, jobs, path, settings):
+    assert jl(api.get(f"{path}?count=1000"))
+    response = api.get(f"{path}?count=1001")
+    assert response.status_code == 400
+    assert response.json()["param"] == "count"
+    assert "at most 1000 jobs per queue" in response.json()["message"]
+    settings.JOBQ_SUMMARY_MAX_COUNT = 3
+    assert api.get(f"{path}?count=4").status_code == 400
+    assert all(len(queue["summary"]) <= 3 for queue in jl(api.get(f"{path}?count=3")))
+
+
 def test_summary_queries(api, jobs, django_assert_num_queries):
     api.get("/jobq/53/count")
     # key, project, counters by state, spider names, one per queue

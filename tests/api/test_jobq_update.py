@@ -139,7 +139,22 @@ def test_restore_from_deleted_keeps_the_finish_time(api, project):
         ({"key": "53/1/1", "x": "a\x00b"}, "line 2: metadata must not contain NUL", "metadata"),
         ({"key": "53/1/1", "priority": True}, "line 2: priority must be an integer", "priority"),
         ({"key": "53/1/1", "tags": [""]}, "line 2: tags must be a list of non-empty strings", "tags"),
-        ({"key": "53/1/1", "running_time": -1}, "line 2: running_time must be an integer", "running_time"),
+        (
+            {"key": "53/1/1", "running_time": -1},
+            "line 2: running_time must be a time in milliseconds",
+            "running_time",
+        ),
+        (
+            {"key": "53/1/1", "state": "finished", "finished_time": 1_700_000_000_000_000},
+            "line 2: finished_time must be a time in milliseconds since 1970, from 0 (1970-01-01) to "
+            "253402300799999",
+            "finished_time",
+        ),
+        (
+            {"key": "53/1", "pending_time": 253402300800000},
+            "line 2: pending_time must be a time",
+            "pending_time",
+        ),
         ({"key": "53/1/1", "project": 54}, "line 2: project 54 is not project 53", "project"),
         (
             {"key": "53/1/1", "spider": "other"},

@@ -70,6 +70,16 @@ def test_sending_back_the_same_times_keeps_ts(api, project):
         ({"spider": "other"}, "spider 'other' is not the spider of job 53/1/1", "spider"),
         ({"key": "53/1/2"}, "key '53/1/2' is not this job's key", "key"),
         ({"priority": 7}, "priority must be an integer from 0 to 4", "priority"),
+        (
+            {"finished_time": 1_700_000_000_000_000},
+            "finished_time must be a time in milliseconds",
+            "finished_time",
+        ),
+        (
+            {"state": "deleted", "deleted_time": -5},
+            "deleted_time must be a time in milliseconds",
+            "deleted_time",
+        ),
         ({"x": "nul\x00"}, "NUL", "metadata"),
         ([1, 2], "metadata must be a JSON object", "metadata"),
         (b"{", "not valid JSON", None),
@@ -117,6 +127,8 @@ def test_setting_the_state_is_a_transition(api, project):
         ("project", 54, "project 54 is not project 53"),
         ("spider", "other", "is not the spider of job"),
         ("units", 0, "units must be an integer"),
+        ("finished_time", 253402300800000, "finished_time must be a time in milliseconds since 1970"),
+        ("running_time", "2024-01-01", "running_time must be a time in milliseconds since 1970"),
         ("state", "bogus", "state must be one of"),
     ],
 )

@@ -119,6 +119,20 @@ def test_a_bad_line_is_reported_and_its_batch_not_written(tmp_path):
         ),
         ('{"key": "53/1/1", "spider": "s", "state": "finished", "ts": 1, "project": 54}', "project"),
         ('{"key": "53/1/1", "spider": "s", "state": "finished", "ts": "yesterday"}', "ts must be"),
+        # Times beyond 9999-12-31 (microseconds by mistake) or before 1970.
+        (
+            '{"key": "53/1/1", "spider": "s", "state": "finished", "ts": 1700000000000000}',
+            "ts must be a time in milliseconds since 1970, from 0",
+        ),
+        (
+            '{"key": "53/1/1", "spider": "s", "state": "finished", "finished_time": 1700000000000000}',
+            "finished_time must be a time in milliseconds",
+        ),
+        (
+            '{"key": "53/1/1", "spider": "s", "state": "finished", "ts": 1, "pending_time": -1}',
+            "pending_time must be a time in milliseconds",
+        ),
+        ('{"key": "53/1/1", "spider": "s", "state": "finished", "ts": -1}', "ts must be a time"),
     ],
 )
 @pytest.mark.django_db

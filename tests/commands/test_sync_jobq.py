@@ -523,3 +523,27 @@ def test_source_changing_during_the_walk(source_factory):
     assert second.listed < first.listed // 4  # only what changed, plus pending and running
     assert_same_jobs(local_export(90), source.export())
     assert_counters_exact(90)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_times_out_of_range_on_the_source_are_refused_job_by_job(source_factory):
+    """A source holding a time jobq cannot store (microseconds by mistake,
+    written before the source checked) costs that job, named, not the run."""
+    import sqlite3
+
+    source = source_factory(72)
+    source.load([job(72, number, 1, "finished", BASE_TS + number * 10) for number in range(1, 5)])
+    with sqlite3.connect(source.dir / "source.sqlite3") as db:
+        db.execute(
+            "UPDATE jobs_job SET finished_time = 1700000000000000, ts = 1700000000000000 WHERE key = '72/1/2'"
+        )
+        db.execute("UPDATE jobs_job SET pending_time = -5 WHERE key = '72/1/3'")
+    source.start()
+    summary = sync_project(source_url=source.url, apikey=source.apikey, project=72)
+    refused = summary.of("finished").refused
+    assert len(refused) == 2
+    assert refused[0].startswith("72/1/2 (finished_time must be a time in milliseconds since 1970")
+    assert refused[1].startswith("72/1/3 (pending_time must be a time in milliseconds since 1970")
+    assert sorted(Job.objects.values_list("key", flat=True)) == ["72/1/1", "72/1/4"]
+    assert "2 not storable here: 72/1/2" in str(summary)
+    assert_counters_exact(72)

@@ -248,3 +248,85 @@ def test_the_python_snippet_works_against_jobq(shub, project):
     """The snippet the page shows, run through the official client."""
     add_job(number=7, close_reason="shutdown")
     assert shub.get_job("53/1/7").metadata.get("close_reason") == "shutdown"
+
+
+def test_the_usual_of_all_runs_or_of_runs_with_the_same_arguments_or_tags(client, owner, project):
+    hour = 3_600_000
+    lines = []
+    for index in range(10):
+        # Alternately: category "a" with the nightly tag (1,000 items), category "b" hourly (100).
+        nightly = index % 2 == 0
+        started = BASE_TS + index * hour
+        lines.append(
+            job_line(
+                number=index + 1,
+                ts=started + 600_000,
+                running_time=started,
+                finished_time=started + 600_000,
+                close_reason="finished",
+                items=1000 if nightly else 100,
+                spider_args={"category": "a" if nightly else "b"},
+                tags=["nightly"] if nightly else ["hourly"],
+            )
+        )
+    started = BASE_TS + 20 * hour
+    lines.append(
+        job_line(
+            number=20,
+            ts=started + 600_000,
+            running_time=started,
+            finished_time=started + 600_000,
+            close_reason="finished",
+            items=500,
+            spider_args={"category": "a"},
+            tags=["hourly"],
+        )
+    )
+    add_jobs(*lines)
+    client.force_login(owner)
+
+    def items_row(cohort):
+        html = client.get(URL.format(20) + (f"?usual={cohort}" if cohort else "")).content.decode()
+        row = html[html.index('<th scope="row">items</th>') :]
+        return html, row[: row.index("</tr>")]
+
+    html, row = items_row(None)
+    assert '<strong aria-current="true">all runs</strong>' in html
+    assert (
+        '<a href="/p/53/job/1/20/?usual=args" hx-get="/p/53/job/1/20/?usual=args">runs with the same arguments</a>'
+        in html
+    )
+    assert "median of the 10 runs before this one (all runs)" in html
+    assert '<td class="num">500</td><td class="num">550</td><td class="num">−9%</td>' in row
+    html, row = items_row("args")
+    assert '<strong aria-current="true">runs with the same arguments</strong>' in html
+    assert "median of the 5 runs before this one (runs with the same arguments)" in html
+    assert '<td class="num">1,000</td><td class="num">−50%' in row
+    html, row = items_row("tags")
+    assert "median of the 5 runs before this one (runs with the same tags)" in html
+    assert '<td class="num">100</td><td class="num">+400%' in row and "far from usual" in row
+    # An unknown choice is all runs; htmx redraws the card alone.
+    html, row = items_row("bogus")
+    assert '<strong aria-current="true">all runs</strong>' in html
+    card = client.get(URL.format(20) + "?usual=tags", headers={"HX-Request": "true", "HX-Target": "usual"})
+    html = card.content.decode()
+    assert html.lstrip().startswith('<section id="usual"') and "<html" not in html
+    assert "(runs with the same tags)" in html
+
+
+def test_the_compare_link_pairs_the_job_with_its_previous_run(client, owner, project):
+    add_jobs(
+        job_line(number=1, ts=BASE_TS + 1000, items=10),
+        job_line(spider="other", spider_number=2, number=2, ts=BASE_TS + 1500),
+        job_line(number=3, ts=BASE_TS + 2000, items=12),
+    )
+    client.force_login(owner)
+    html = client.get(URL.format(3)).content.decode()
+    link = 'href="/p/53/compare/?key=53/1/1&amp;key=53/1/3">Compare with the previous run</a>'
+    assert link in html
+    compared = client.get("/p/53/compare/?key=53/1/1&key=53/1/3")
+    assert compared.status_code == 200
+    page = compared.content.decode()
+    assert "<td><code>10</code></td><td><code>12</code></td>" in page
+    # The spider's first run has nothing to compare with.
+    assert "Compare with the previous run" not in client.get(URL.format(1)).content.decode()

@@ -558,3 +558,64 @@ def test_other_projects_are_not_exported(as_member, other_project):
     add_job(number=6)
     body = b"".join(as_member.get("/p/53/export.jsonl").streaming_content)
     assert b"53/1/6" in body and b"54/" not in body
+
+
+def test_chart_stacks_finished_jobs_by_outcome(as_member):
+    add_jobs(
+        job_line(number=1, ts=BASE_TS, close_reason="finished"),
+        job_line(number=2, ts=BASE_TS + 10, close_reason="failed"),
+        job_line(number=3, ts=BASE_TS + 20, close_reason="cancelled"),
+        job_line(number=4, ts=BASE_TS + 30, close_reason="killed"),  # a failure too
+        job_line(number=5, ts=BASE_TS + 40, state="running"),
+    )
+    html = as_member.get(f"{LIST}?{ALL}").content.decode()
+    assert "Tue 2023-11-14: 1 finished, 1 cancelled, 2 failed, 1 running" in html
+    for badge in ("finished", "cancelled", "failed", "running"):
+        assert html.count(f'class="bar-{badge}"') == 1
+    # Stacked from the bottom: the failures sit above the clean finish.
+    [finished_y] = re.findall(r'class="bar-finished" x="[\d.]+" y="([\d.]+)"', html)
+    [failed_y] = re.findall(r'class="bar-failed" x="[\d.]+" y="([\d.]+)"', html)
+    assert float(failed_y) < float(finished_y)
+    assert (
+        '<span class="key-running">running</span><span class="key-finished">finished</span>'
+        '<span class="key-cancelled">cancelled</span><span class="key-failed">failed</span>'
+    ) in html
+
+
+def test_pages_errors_and_duration_far_from_usual_are_hinted(as_member):
+    from ..health_factories import MINUTE, history
+
+    history(runs=10, items=1000)  # 2,000 pages, no errors, 10 minutes each
+    started = BASE_TS + 20 * 3_600_000
+    add_jobs(
+        job_line(
+            number=50,
+            ts=started + 40 * MINUTE,
+            running_time=started,
+            finished_time=started + 40 * MINUTE,
+            close_reason="finished",
+            items=1000,
+            pages=500,
+            errors=30,
+        )
+    )
+    html = as_member.get(f"{LIST}?state=finished").content.decode()
+    row = html[html.index('href="/p/53/job/1/50/"') :]
+    row = row[: row.index("</tr>")]
+    assert (
+        '<span class="usual worse" title="pages: 500, usually 2,000 (median of 10 runs)">'
+        '<span class="visually-hidden">pages </span>−75%</span>'
+    ) in row
+    # No errors is the usual: the hint shows the count itself.
+    assert (
+        '<span class="usual worse" title="errors: 30, usually 0 (median of 10 runs)">'
+        '<span class="visually-hidden">errors </span>30</span>'
+    ) in row
+    # A longer run than usual is worth a look, not marked worse.
+    assert (
+        '<span class="usual" title="duration: 40 min, usually 10 min (median of 10 runs)">'
+        '<span class="visually-hidden">duration </span>+300%</span>'
+    ) in row
+    assert 'visually-hidden">items ' not in row  # items as usual: no hint
+    older = html[html.index('href="/p/53/job/1/10/"') :]
+    assert 'class="usual' not in older[: older.index("</tr>")]

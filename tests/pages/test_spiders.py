@@ -1,5 +1,7 @@
 """The spiders overview (jobs/views/spiders.py, jobs/overview.py)."""
 
+import re
+
 import pytest
 
 from jobs.jobmeta import now_ms
@@ -93,3 +95,50 @@ def test_query_count_does_not_grow_with_spiders(client, owner, django_assert_num
 def test_an_empty_project(client, owner):
     client.force_login(owner)
     assert "This project has no spiders yet." in client.get(URL).content.decode()
+
+
+def test_the_columns_show_runs_success_sparkline_and_usual_duration(client, owner):
+    day = 24 * HOUR
+    now = now_ms()
+    history("mixed", 1, runs=30, items=500, start=now - 40 * day)  # over 30 days ago
+    history("mixed", 1, runs=3, items=1000, start=now - 10 * day, first=31)  # within 30 days
+    recent_history("mixed", 1, runs=4, items=1000, first=34)  # within 7 days
+    add_jobs(
+        job_line(
+            spider="mixed",
+            number=38,
+            close_reason="failed",
+            items=0,
+            ts=now - HOUR,
+            running_time=now - HOUR - MINUTE,
+            finished_time=now - HOUR,
+        )
+    )
+    client.force_login(owner)
+    html = client.get(URL).content.decode()
+    row = html[html.index('data-spider="mixed"') :]
+    row = row[: row.index("</tr>")]
+    cells = [cell.strip() for cell in row.split("<td")]
+    # Last run, runs in 7 days, success over 30 days, sparkline, usual duration.
+    assert 'class="state b-failed"' in cells[1]
+    assert cells[2] == 'class="num">5</td>'
+    # 7 of the 8 runs that finished in 30 days went as planned.
+    assert '<span class="bad" title="8 finished runs">88%</span>' in cells[3]
+    [points] = re.findall(r'<polyline points="([^"]+)"/>', cells[4])
+    assert len(points.split()) == 30  # the last 30 runs of 38
+    shown = ", ".join(["500"] * 22 + ["1,000"] * 7 + ["0"])  # runs 9 to 38
+    assert f'aria-label="items of the last 30 runs: {shown}"' in cells[4]
+    assert cells[4].count('class="dot-failed"') == 1 and 'class="last dot-failed"' in cells[4]
+    assert cells[5] == 'class="num">10 min</td>'
+
+
+def test_a_spider_without_finished_runs_has_empty_columns(client, owner):
+    add_jobs(job_line(spider="new", number=1, state="running", running_time=now_ms(), ts=now_ms()))
+    client.force_login(owner)
+    html = client.get(URL).content.decode()
+    row = html[html.index('data-spider="new"') :]
+    cells = [cell.strip() for cell in row[: row.index("</tr>")].split("<td")]
+    assert '<span class="muted">no finished run yet</span>' in cells[1]
+    assert cells[2] == 'class="num">0</td>'
+    assert '<span class="muted">–</span>' in cells[3]
+    assert "<svg" not in cells[4] and cells[5] == 'class="num"></td>'
