@@ -20,7 +20,7 @@ from ..replicas import stream_reads
 from ..spidernames import spider_names
 from .auth import ApiRequest, jobq_endpoint, project_for
 from .errors import bad_parameter, forbidden
-from .responses import json_response, jsonlines_response
+from .responses import batched, json_response, jsonlines_response
 
 DEFAULT_LIST_COUNT = 1000
 DEFAULT_SUMMARY_COUNT = 5
@@ -82,8 +82,10 @@ def stream_lines(
         return [dumps_line(list_line(row, spider_names, now, jobmeta)) for row in rows]
 
     def generate() -> Iterator[bytes]:
-        for row in rows.iterator(chunk_size=2000):
-            yield dumps_line(list_line(row, spider_names, now, jobmeta))
+        lines = (
+            dumps_line(list_line(row, spider_names, now, jobmeta)) for row in rows.iterator(chunk_size=2000)
+        )
+        yield from batched(lines)
 
     return stream_reads(generate)
 

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET
 
 from ..access import project_for_user
 from ..jobmeta import dumps_line, list_line, now_ms
-from ..jobq.responses import JSONLINES
+from ..jobq.responses import JSONLINES, batched
 from ..listing import export_rows, parse_list_request
 from ..replicas import stream_reads
 from ..spidernames import spider_names
@@ -51,7 +51,9 @@ class Echo:
 
 def download(generate_lines, project, content_type, extension):
     """A streamed attachment named after the project and the time."""
-    response = StreamingHttpResponse(stream_reads(generate_lines), content_type=content_type)
+    response = StreamingHttpResponse(
+        stream_reads(lambda: batched(generate_lines())), content_type=content_type
+    )
     filename = f"jobq-{project.pk}-{timezone.now():%Y%m%d-%H%M%S}.{extension}"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

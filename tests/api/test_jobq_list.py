@@ -285,3 +285,13 @@ def test_a_renamed_spider_is_listed_under_its_new_name(api, project):
     spider.name = "novels"
     spider.save()
     assert [line["spider"] for line in lines(api)] == ["novels"]
+
+
+def test_a_stream_goes_out_in_few_large_writes(api, project):
+    add_jobs(*[job_line() for _ in range(2500)])
+    response = api.get("/jobq/53/list?count=3000")
+    assert response.streaming
+    chunks = list(response.streaming_content)
+    # A small first write (its first byte leaves at once), then 2,000 lines a write.
+    assert [chunk.count(b"\n") for chunk in chunks] == [100, 2000, 400]
+    assert len({json.loads(line)["key"] for line in b"".join(chunks).splitlines()}) == 2500
