@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+import orjson
+from django.db import connection, transaction
 
 from .counts import CountChanges
 from .health import runs_imported
@@ -27,7 +28,7 @@ from .jobmeta import (
     summary_figures,
 )
 from .keys import JobKey, parse_job_key
-from .lifecycle import remember_tags
+from .lifecycle import CHUNK_SIZE, remember_tags
 from .models import Job, Project, Spider
 
 BATCH_SIZE = 1000
@@ -139,68 +140,231 @@ def _spiders_for(batch: Sequence[ParsedJob]) -> dict[tuple[int, int], Spider]:
 
 
 def _keep_ids_ahead(spiders: Mapping[tuple[int, int], Spider], batch: Sequence[ParsedJob]) -> None:
-    """New spiders and jobs must never reuse an imported id."""
-    for project_id in {job.key.project_id for job in batch}:
+    """New spiders and jobs must never reuse an imported id. Runs before any
+    job row is locked: a push locks its spider row first, then writes jobs and
+    counters, and the import takes its locks in that same order."""
+    for project_id in sorted({job.key.project_id for job in batch}):
         top = max(job.key.spider_number for job in batch if job.key.project_id == project_id)
         Project.objects.filter(pk=project_id, last_spider_number__lt=top).update(last_spider_number=top)
     tops: dict[int, int] = {}
     for job in batch:
         spider = spiders[(job.key.project_id, job.key.spider_number)]
         tops[spider.pk] = max(tops.get(spider.pk, 0), job.key.number)
-    for spider_pk, top in tops.items():
-        Spider.objects.filter(pk=spider_pk, last_job_number__lt=top).update(last_job_number=top)
+    if not tops:
+        return
+    # One statement for every spider of the batch, in id order.
+    table = connection.ops.quote_name(Spider._meta.db_table)
+    rows = sorted(tops.items())
+    values = ", ".join(["(%s, %s)"] * len(rows))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH tops (id, top) AS (VALUES {values}) "
+            f"UPDATE {table} SET last_job_number = tops.top FROM tops "
+            f"WHERE {table}.id = tops.id AND {table}.last_job_number < tops.top",
+            [value for row in rows for value in row],
+        )
+
+
+# What the importer reads of a job already stored, under a row lock, before
+# writing it: identity, state and what counters and spider health follow.
+LOCKED_COLUMNS = (
+    "id",
+    "key",
+    "project_id",
+    "spider_id",
+    "number",
+    "state",
+    "ts",
+    *TIME_FIELDS,
+    "close_reason",
+    "items",
+    "pages",
+    "errors",
+    "tags",
+)
+# Stored as jsonb / JSON text: sent to COPY as JSON text.
+JSON_COLUMNS = frozenset({"spider_args", "scrapystats", "meta"})
+
+
+def _lock_existing(keys: Sequence[str], columns: Sequence[str] = LOCKED_COLUMNS) -> dict[str, dict[str, Any]]:
+    """{key: columns} of the jobs already stored under `keys`, locked until the
+    transaction ends (`FOR NO KEY UPDATE` in id order, as lifecycle locks
+    jobs, so the importer and the API never deadlock). Counter changes are
+    computed from these rows: a concurrent update either finished before
+    (and is seen here) or waits for this transaction."""
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(keys), CHUNK_SIZE):
+        rows = (
+            Job.objects.filter(key__in=keys[start : start + CHUNK_SIZE])
+            .order_by("pk")
+            .select_for_update(no_key=True)
+            .values(*columns)
+        )
+        found.update((row["key"], row) for row in rows)
+    return found
+
+
+def _after(job: ParsedJob, spiders: Mapping[tuple[int, int], Spider], job_id: int) -> dict[str, Any]:
+    """A new job's columns as written, with its identity."""
+    spider = spiders[(job.key.project_id, job.key.spider_number)]
+    return {
+        **job.columns,
+        "id": job_id,
+        "key": str(job.key),
+        "project_id": spider.project_id,
+        "spider_id": spider.pk,
+    }
+
+
+@dataclass
+class Written:
+    """What a batch changed: (columns before, columns after) of each job
+    created (before is None) or changed; the after columns hold the id."""
+
+    created: list[tuple[None, dict[str, Any]]] = field(default_factory=list)
+    changed: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+
+
+def _write_postgresql(batch: Sequence[ParsedJob], spiders: Mapping[tuple[int, int], Spider]) -> Written:
+    """COPY the batch into a temporary table, then one set-based UPDATE of the
+    stored jobs that differ and one INSERT of the new ones.
+
+    A job that another writer creates between the lock and the INSERT (a
+    push that took the same number) makes the INSERT skip it
+    (`ON CONFLICT DO NOTHING`); it is then locked and updated like any
+    stored job, so its counters move from the state it really had.
+    """
+    written = Written()
+    by_key = {str(job.key): job for job in batch}
+    columns = ["number", *WRITTEN_COLUMNS]
+    table = connection.ops.quote_name(Job._meta.db_table)
+    names = ", ".join(connection.ops.quote_name(name) for name in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMPORARY TABLE jobq_import ON COMMIT DROP AS "
+            f"SELECT key, project_id, spider_id, {names} FROM {table} WITH NO DATA"
+        )
+        with cursor.cursor.copy(f"COPY jobq_import (key, project_id, spider_id, {names}) FROM STDIN") as copy:
+            for key, job in by_key.items():
+                spider = spiders[(job.key.project_id, job.key.spider_number)]
+                copy.write_row(
+                    [
+                        key,
+                        spider.project_id,
+                        spider.pk,
+                        *(
+                            orjson.dumps(job.columns[name]).decode()
+                            if name in JSON_COLUMNS and job.columns[name] is not None
+                            else job.columns[name]
+                            for name in columns
+                        ),
+                    ]
+                )
+        stored = ", ".join(f"{table}.{connection.ops.quote_name(name)}" for name in columns)
+        incoming = ", ".join(f"s.{connection.ops.quote_name(name)}" for name in columns)
+        todo = list(by_key)
+        while todo:
+            locked = _lock_existing(todo)
+            if locked:
+                cursor.execute(
+                    f"UPDATE {table} SET ({names}) = ({incoming}) FROM jobq_import s "
+                    f"WHERE {table}.id = ANY(%s) AND {table}.key = s.key "
+                    f"AND ({stored}) IS DISTINCT FROM ({incoming}) RETURNING {table}.key",
+                    [[row["id"] for row in locked.values()]],
+                )
+                for (key,) in cursor.fetchall():
+                    row = locked[key]
+                    written.changed.append((row, {**by_key[key].columns, "id": row["id"]}))
+            if len(locked) == len(todo):
+                break
+            # Stored jobs conflict and are left alone: they were updated above.
+            cursor.execute(
+                f"INSERT INTO {table} (key, project_id, spider_id, {names}) "
+                f"SELECT key, project_id, spider_id, {names} FROM jobq_import "
+                "ORDER BY key ON CONFLICT (key) DO NOTHING RETURNING id, key"
+            )
+            inserted = set()
+            for job_id, key in cursor.fetchall():
+                written.created.append((None, _after(by_key[key], spiders, job_id)))
+                inserted.add(key)
+            todo = [key for key in todo if key not in locked and key not in inserted]
+        cursor.execute("DROP TABLE jobq_import")
+    return written
+
+
+def _write_sqlite(batch: Sequence[ParsedJob], spiders: Mapping[tuple[int, int], Spider]) -> Written:
+    """The same writes with executemany: SQLite has no COPY, and its
+    IMMEDIATE transactions already keep other writers out until the end."""
+    written = Written()
+    by_key = {str(job.key): job for job in batch}
+    stored = _lock_existing(list(by_key), [*LOCKED_COLUMNS, *WRITTEN_COLUMNS])
+    columns = ["number", *WRITTEN_COLUMNS]
+    fields = {name: Job._meta.get_field(name) for name in columns}
+    table = connection.ops.quote_name(Job._meta.db_table)
+    names = ", ".join(connection.ops.quote_name(name) for name in columns)
+
+    def values(job: ParsedJob) -> list[Any]:
+        return [fields[name].get_db_prep_save(job.columns[name], connection) for name in columns]  # type: ignore[union-attr]
+
+    inserts: list[list[Any]] = []
+    updates: list[list[Any]] = []
+    for key, job in by_key.items():
+        row = stored.get(key)
+        if row is None:
+            spider = spiders[(job.key.project_id, job.key.spider_number)]
+            inserts.append([key, job.key.project_id, spider.pk, *values(job)])
+        elif any(row[name] != job.columns[name] for name in job.columns):
+            updates.append([*values(job), row["id"]])
+            written.changed.append((row, {**job.columns, "id": row["id"]}))
+    with connection.cursor() as cursor:
+        if updates:
+            assignments = ", ".join(f"{connection.ops.quote_name(name)} = %s" for name in columns)
+            cursor.executemany(f"UPDATE {table} SET {assignments} WHERE id = %s", updates)
+        if inserts:
+            marks = ", ".join(["%s"] * (3 + len(fields)))
+            cursor.executemany(
+                f"INSERT INTO {table} (key, project_id, spider_id, {names}) VALUES ({marks})", inserts
+            )
+            # SQLite gives no ids from executemany: read them back by key.
+            new = {row[0]: row[1] for row in inserts}
+            for start in range(0, len(inserts), CHUNK_SIZE):
+                keys = [row[0] for row in inserts[start : start + CHUNK_SIZE]]
+                for job_id, key in Job.objects.filter(key__in=keys).values_list("id", "key"):
+                    written.created.append((None, _after(by_key[key], spiders, job_id)))
+            assert len(written.created) == len(new)
+    return written
 
 
 @transaction.atomic
 def write_batch(batch: Iterable[ParsedJob], summary: ImportSummary) -> None:
+    """Upsert a batch of jobs in one transaction, with the counters, spider
+    health, tags and id sequences that follow them."""
     # Later lines for the same key win, as if applied one after the other.
     batch = list({str(job.key): job for job in batch}.values())
     spiders = _spiders_for(batch)
-    existing = {
-        row["key"]: row
-        for row in Job.objects.filter(key__in=[str(job.key) for job in batch]).values(
-            "id", "key", "project_id", "spider_id", "number", *WRITTEN_COLUMNS
-        )
-    }
+    _keep_ids_ahead(spiders, batch)
+    if connection.vendor == "postgresql":
+        written = _write_postgresql(batch, spiders)
+    else:
+        written = _write_sqlite(batch, spiders)
+    # Every counter (per state, tag and day) moves from the rows as they were
+    # when locked to the rows as written.
     counts = CountChanges()
-    parsed = {str(job.key): job.columns for job in batch}
-    new_jobs: list[Job]
-    changed_jobs: list[Job]
-    new_jobs, changed_jobs = [], []
-    for job in batch:
-        key = str(job.key)
-        spider = spiders[(job.key.project_id, job.key.spider_number)]
-        row = existing.get(key)
-        if row is None:
-            new_jobs.append(Job(key=key, project_id=job.key.project_id, spider=spider, **job.columns))
-            counts.added(job.key.project_id, spider.pk, job.columns["state"])
-        elif any(row[name] != job.columns[name] for name in job.columns):
-            changed_jobs.append(
-                Job(
-                    id=row["id"],
-                    key=key,
-                    project_id=row["project_id"],
-                    spider_id=row["spider_id"],
-                    **job.columns,
-                )
-            )
-            counts.moved(row["project_id"], row["spider_id"], row["state"], job.columns["state"])
-        else:
-            summary.unchanged += 1
-    Job.objects.bulk_create(new_jobs, batch_size=500)
-    if changed_jobs:
-        Job.objects.bulk_update(changed_jobs, [*WRITTEN_COLUMNS, "number"], batch_size=500)
+    for _none, after in written.created:
+        counts.added(after)
+    for before, after in written.changed:
+        counts.changed(before, {**before, **after})
     counts.apply()
     # Spider health follows the jobs (jobs/health.py): one call per batch, with
     # each job's columns before (None when new) and after, ids included.
-    runs_imported(
-        [(None, {"id": new.pk, "state": new.state}) for new in new_jobs]
-        + [(existing[changed.key], {"id": changed.pk, **parsed[changed.key]}) for changed in changed_jobs]
-    )
-    _keep_ids_ahead(spiders, batch)
+    changes: list[tuple[dict[str, Any] | None, dict[str, Any]]] = [
+        (None, {"id": after["id"], "state": after["state"]}) for _none, after in written.created
+    ]
+    runs_imported([*changes, *written.changed])
     remember_tags((job.key.project_id, tag) for job in batch for tag in job.columns["tags"])
-    summary.created += len(new_jobs)
-    summary.updated += len(changed_jobs)
+    summary.created += len(written.created)
+    summary.updated += len(written.changed)
+    summary.unchanged += len(batch) - len(written.created) - len(written.changed)
     summary.projects.update(job.key.project_id for job in batch)
 
 

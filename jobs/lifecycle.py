@@ -4,8 +4,8 @@ The JobQ write views, the dashboard's bulk actions and the mirroring command
 all come through here, so the rules live in one place:
 
 - Each public function is one transaction: it applies fully or not at all,
-  and keeps the per-(project, spider, state) counters exact (`CountChanges`)
-  in that same transaction, and the spiders' health figures and alerts too
+  and keeps the job counters (per state, tag and day: jobs/counts.py) exact
+  (`CountChanges`) in that same transaction, and the spiders' health figures and alerts too
   (`health.RunChanges`).
 - A state transition sets `ts` and `<state>_time` to now. Deleted jobs keep
   their earlier times. Restoring a deleted job means moving it back to
@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 from django.db import IntegrityError, connection, transaction
 
-from .counts import CountChanges
+from .counts import CountChanges, row_of
 from .health import RunChanges
 from .jobmeta import (
     COLUMN_OF,
@@ -61,8 +61,9 @@ RESET_VALUE: dict[str, Any] = {"priority": 2, "units": 1, "tags": []}
 # Fields that DELETE /jobs/…/<field> may not remove: the job's identity,
 # its state, and the record of its transitions.
 NOT_REMOVABLE = frozenset({"project", "spider", "key", "state", "auth", "_key", *TIME_FIELDS})
-# Columns every edit reads: identity, state and times.
-BASE_COLUMNS = ("id", "key", "project_id", "spider_id", "state", "ts", *TIME_FIELDS)
+# Columns every edit reads: identity, state and times, and what the counters
+# count jobs by (tags, close reason: jobs/counts.py).
+BASE_COLUMNS = ("id", "key", "project_id", "spider_id", "state", "ts", "tags", "close_reason", *TIME_FIELDS)
 CANCELLED = "cancelled"
 # Computed by jobq, never stored as sent: a list line posted back carries them.
 COMPUTED_FIELDS = frozenset({"ts", "elapsed"})
@@ -294,7 +295,7 @@ def _edit_rows(
         values = {name: value for name, value in row.items() if before.get(name, _UNSET) != value}
         if values:
             changed.append((row, values))
-            counts.moved(row["project_id"], row["spider_id"], before["state"], row["state"])
+            counts.changed(before, row)
             if runs is not None:
                 runs.noted(before, row)
         results.append((row["key"], before["state"]))
@@ -440,7 +441,7 @@ def push_jobs(
                     continue
             else:
                 job = _insert_job(project, spider, push, now)
-            counts.added(project.pk, spider.pk, job.state)
+            counts.added(row_of(job))
             runs.added(job.pk, job.state)
             tags.update((project.pk, tag) for tag in job.tags)
             answers.append({"key": job.key, "auth": None})
@@ -658,8 +659,9 @@ def _edit_tags(queryset: JobQuerySet, edit_tags: Callable[[list[str]], list[str]
             row["tags"] = tags
             changed.append(row["project_id"])
 
-    # Tags are not counted per state: the counters stay as they are.
-    _edit_queryset(queryset, edit, CountChanges(), now_ms(), columns=("tags",))
+    counts = CountChanges()
+    _edit_queryset(queryset, edit, counts, now_ms(), columns=("tags",))
+    counts.apply()
     return changed
 
 

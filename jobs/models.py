@@ -168,6 +168,10 @@ class JobQuerySet(models.QuerySet["Job", "Job"]):
         The caller shows "cap+" when the answer is above cap."""
         return self.order_by().values("pk")[: cap + 1].count()
 
+    def per_state(self) -> list[tuple[str, int]]:
+        """[(state, n)] of the matching jobs. Bound them first: this counts every one."""
+        return list(self.order_by().values_list("state").annotate(n=models.Count("pk")))
+
     def per_day_by_state(self, *, offset_ms: int = 0) -> list[tuple[int, str, int]]:
         """[(day, state, n)] with day = whole days since the epoch in a zone
         `offset_ms` ahead of UTC: the dashboard's jobs-per-day chart.
@@ -332,6 +336,125 @@ class JobCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project_id}/{self.spider_id} {self.state}: {self.n}"
+
+
+class TagCountQuerySet(models.QuerySet["TagCount", "TagCount"]):
+    def total(
+        self, project: Project, states: Iterable[str], tag: str, spider_names: Iterable[str] | None = None
+    ) -> int:
+        """Jobs of the project in `states` with `tag` (of the named spiders):
+        one range of the (project, tag, spider, state) constraint's index."""
+        counts = self.filter(project=project, tag=tag, state__in=list(states))
+        if spider_names is not None:
+            counts = counts.filter(spider__name__in=spider_names)
+        return counts.aggregate(total=models.Sum("n"))["total"] or 0
+
+    def by_state(
+        self, project: Project, tag: str, spider_names: Iterable[str] | None = None
+    ) -> dict[str, int]:
+        """{state: jobs with `tag`} for every state, zeros included."""
+        counts = self.filter(project=project, tag=tag)
+        if spider_names is not None:
+            counts = counts.filter(spider__name__in=spider_names)
+        found = dict(counts.values_list("state").annotate(total=models.Sum("n")))
+        return {state: found.get(state, 0) for state in STATES}
+
+
+class TagCount(models.Model):
+    """Exact number of jobs per (project, spider, state, tag), kept like
+    JobCount: `count?has_tag=` and `lacks_tag=` (total minus has) of one tag
+    never scan jobs."""
+
+    project = models.ForeignKey(Project, models.CASCADE, db_index=False)
+    spider = models.ForeignKey(Spider, models.CASCADE, db_index=False)
+    state = models.CharField(max_length=8, choices=State.choices)
+    tag = models.CharField(max_length=255)
+    n = models.BigIntegerField(default=0)
+
+    objects = TagCountQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # The tag before the spider: a count of one tag over every spider
+            # reads one contiguous range (TagCountQuerySet.total), and the
+            # counter upserts find their row.
+            models.UniqueConstraint(fields=["project", "tag", "spider", "state"], name="tagcount_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id}/{self.spider_id} {self.state} {self.tag}: {self.n}"
+
+
+class DayCountQuerySet(models.QuerySet["DayCount", "DayCount"]):
+    def matching(
+        self,
+        project: Project,
+        states: Iterable[str],
+        spider_names: Iterable[str] | None = None,
+        outcomes: Iterable[str] | None = None,
+    ) -> Self:
+        """The figures of the project in `states` (of the named spiders; with
+        `outcomes`, finished jobs with those outcomes only)."""
+        figures = self.filter(project=project, state__in=list(states))
+        if spider_names is not None:
+            figures = figures.filter(spider__name__in=spider_names)
+        if outcomes is not None:
+            figures = figures.filter(state=State.FINISHED, outcome__in=list(outcomes))
+        return figures
+
+    def between(self, first_day: int | None, last_day: int | None) -> Self:
+        """Days first_day to last_day, both included (UTC days since the
+        epoch; None: unbounded on that side)."""
+        figures = self
+        if first_day is not None:
+            figures = figures.filter(day__gte=first_day)
+        if last_day is not None:
+            figures = figures.filter(day__lte=last_day)
+        return figures
+
+    def total(self) -> int:
+        return self.aggregate(total=models.Sum("n"))["total"] or 0
+
+    def by_state(self) -> dict[str, int]:
+        """{state: jobs} for every state, zeros included."""
+        found = dict(self.order_by().values_list("state").annotate(total=models.Sum("n")))
+        return {state: found.get(state, 0) for state in STATES}
+
+    def per_day_by_badge(self) -> list[tuple[int, str, int]]:
+        """[(day, badge, n)]: what the dashboard's chart draws."""
+        return list(self.order_by().values_list("day", "outcome").annotate(total=models.Sum("n")))
+
+
+class DayCount(models.Model):
+    """Exact number of jobs per (project, spider, state, outcome, UTC day of
+    `ts`), kept like JobCount: the dashboard's chart and counts over a time
+    window read whole days here instead of aggregating jobs. `outcome` is the
+    job's badge (outcomes.badge_of: a finished job's outcome, else its state)."""
+
+    project = models.ForeignKey(Project, models.CASCADE, db_index=False)
+    spider = models.ForeignKey(Spider, models.CASCADE, db_index=False)
+    state = models.CharField(max_length=8, choices=State.choices)
+    outcome = models.CharField(max_length=16)
+    # Whole UTC days since the epoch: floor(ts / 86,400,000).
+    day = models.BigIntegerField()
+    n = models.BigIntegerField(default=0)
+
+    objects = DayCountQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # The upserts' conflict target.
+            models.UniqueConstraint(
+                fields=["project", "spider", "state", "outcome", "day"], name="daycount_unique"
+            ),
+        ]
+        indexes = [
+            # The chart's and windowed counts' days of a project, every spider at once.
+            models.Index(fields=["project", "day"], name="daycount_project_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id}/{self.spider_id} {self.state} {self.outcome} day {self.day}: {self.n}"
 
 
 # Tags a page offers to complete what someone types.

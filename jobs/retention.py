@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from .counts import CountChanges
+from .counts import remove_from_counters
 from .jobmeta import now_ms
 from .models import Job, Project
 from .timezones import DAY_MS
@@ -64,7 +64,6 @@ def count_candidates(purge: Purge) -> int:
 
 def purge_batch(purge: Purge, batch_size: int) -> int:
     """Delete the next `batch_size` oldest candidates and adjust the counters, in one transaction."""
-    counts = CountChanges()
     with transaction.atomic():
         rows = list(
             purge.candidates()
@@ -74,10 +73,10 @@ def purge_batch(purge: Purge, batch_size: int) -> int:
         )
         if not rows:
             return 0
-        Job.objects.filter(pk__in=[job_id for job_id, _ in rows]).delete()
-        for _, spider_id in rows:
-            counts.removed(purge.project.pk, spider_id, purge.state)
-        counts.apply()
+        doomed = Job.objects.filter(pk__in=[job_id for job_id, _ in rows])
+        # The rows are locked: what is uncounted is what goes.
+        remove_from_counters(doomed)
+        doomed.delete()
     return len(rows)
 
 

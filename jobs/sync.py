@@ -344,35 +344,39 @@ class Mirror:
         cursor: SyncCursor | None = None,
         cursor_fields: Iterable[str] = (),
     ) -> None:
-        """Upsert the jobs and save the cursor in one transaction."""
+        """Upsert the jobs and save the cursor in one transaction.
+
+        The jobs already here are locked first (as the importer locks them),
+        so what is compared with them (their ts, their custom fields) cannot
+        change before they are written."""
         jobs = [self.to_import_line(line, meta) for line, meta in pairs]
-        local = {
-            key: (ts, custom)
-            for key, ts, custom in Job.objects.filter(key__in=[job["key"] for job in jobs]).values_list(
-                "key", "ts", "meta"
-            )
-        }
-        local_ts = {key: ts for key, (ts, _custom) in local.items()}
-        if self.mode == LIST:
-            # The list answers only the custom fields it was asked for: keep
-            # the others as they are here rather than erase them.
-            for job in jobs:
-                for name, value in (local.get(job["key"], (0, {}))[1] or {}).items():
-                    if name not in self.meta_fields:
-                        job.setdefault(name, value)
-        # A job already here in a later state than the one fetched (two
-        # passes raced with a change on the source) is never moved back.
-        fresh = [job for job in jobs if local_ts.get(job["key"], -1) <= job["ts"]]
-        state_summary.stale += len(jobs) - len(fresh)
-        parsed: list[ParsedJob] = []
-        for number, job in enumerate(fresh, 1):
-            try:
-                parsed.append(parse_line(orjson.dumps(job).decode(), number))
-            except ImportLineError as exc:
-                # Metadata that jobq cannot store (a text over 255 characters,
-                # an integer beyond 64 bits…): skip the job, and say which.
-                state_summary.refused.append(f"{job['key']} ({exc.message})")
         with transaction.atomic():
+            local = {
+                row["key"]: row
+                for row in Job.objects.filter(key__in=[job["key"] for job in jobs])
+                .order_by("pk")
+                .select_for_update(no_key=True)
+                .values("key", "ts", *(["meta"] if self.mode == LIST else []))
+            }
+            if self.mode == LIST:
+                # The list answers only the custom fields it was asked for: keep
+                # the others as they are here rather than erase them.
+                for job in jobs:
+                    for name, value in (local.get(job["key"], {}).get("meta") or {}).items():
+                        if name not in self.meta_fields:
+                            job.setdefault(name, value)
+            # A job already here in a later state than the one fetched (two
+            # passes raced with a change on the source) is never moved back.
+            fresh = [job for job in jobs if job["key"] not in local or local[job["key"]]["ts"] <= job["ts"]]
+            state_summary.stale += len(jobs) - len(fresh)
+            parsed: list[ParsedJob] = []
+            for number, job in enumerate(fresh, 1):
+                try:
+                    parsed.append(parse_line(orjson.dumps(job).decode(), number))
+                except ImportLineError as exc:
+                    # Metadata that jobq cannot store (a text over 255 characters,
+                    # an integer beyond 64 bits…): skip the job, and say which.
+                    state_summary.refused.append(f"{job['key']} ({exc.message})")
             if parsed:
                 try:
                     write_batch(parsed, state_summary.written)

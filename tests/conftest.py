@@ -123,8 +123,14 @@ def outsider(db, other_project):
 
 @pytest.fixture
 def staff(db):
-    """Staff, member of nothing: sees every project."""
+    """Staff (may use the admin), member of nothing: sees no project."""
     return make_user("staff", is_staff=True)
+
+
+@pytest.fixture
+def superuser(db):
+    """A superuser, member of nothing: sees every project."""
+    return make_user("root", is_staff=True, is_superuser=True)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -1,9 +1,11 @@
-"""The check every write test ends with: the per-(project, spider, state)
-counters equal what count(*) finds."""
+"""The check every write test ends with: each counter (jobs/counts.py) equals
+what count(*) finds in the jobs table, worked out here in Python."""
 
-from django.db.models import Count
+from collections import Counter
 
-from jobs.models import Job, JobCount
+from jobs.models import DayCount, Job, JobCount, TagCount
+from jobs.outcomes import badge_of
+from jobs.timezones import DAY_MS
 
 
 def counters():
@@ -11,10 +13,46 @@ def counters():
     return {(c.project_id, c.spider_id, c.state): c.n for c in JobCount.objects.all() if c.n}
 
 
+def tag_counters():
+    """{(project_id, spider_id, state, tag): n}, zeros left out."""
+    rows = TagCount.objects.values_list("project_id", "spider_id", "state", "tag", "n")
+    return {tuple(row[:4]): row[4] for row in rows if row[4]}
+
+
+def day_counters():
+    """{(project_id, spider_id, state, outcome, day): n}, zeros left out."""
+    rows = DayCount.objects.values_list("project_id", "spider_id", "state", "outcome", "day", "n")
+    return {tuple(row[:5]): row[5] for row in rows if row[5]}
+
+
+def _jobs():
+    return Job.objects.values_list("project_id", "spider_id", "state", "tags", "close_reason", "ts")
+
+
 def counted():
-    rows = Job.objects.values("project_id", "spider_id", "state").annotate(n=Count("id"))
-    return {(row["project_id"], row["spider_id"], row["state"]): row["n"] for row in rows}
+    return dict(Counter((project, spider, state) for project, spider, state, *_ in _jobs()))
+
+
+def tags_counted():
+    return dict(
+        Counter(
+            (project, spider, state, tag)
+            for project, spider, state, tags, _, _ in _jobs()
+            for tag in set(tags)
+        )
+    )
+
+
+def days_counted():
+    return dict(
+        Counter(
+            (project, spider, state, badge_of(state, reason), ts // DAY_MS)
+            for project, spider, state, _, reason, ts in _jobs()
+        )
+    )
 
 
 def assert_counts_exact():
     assert counters() == counted()
+    assert tag_counters() == tags_counted()
+    assert day_counters() == days_counted()

@@ -23,11 +23,13 @@ import json
 import secrets
 
 from django.contrib import admin, messages
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.html import format_html
 
+from ..access import visible_projects
+from ..counts import add_to_counters, remove_from_counters
 from ..keys import parse_job_key
 from ..lifecycle import remember_tags
 from ..login_throttle import ThrottledAdminAuthenticationForm
@@ -58,6 +60,30 @@ from .forms import ApiKeyForm, JobForm
 # The admin's own login counts failures as the login page does.
 admin.site.login_form = ThrottledAdminAuthenticationForm
 
+# --- who sees what ----------------------------------------------------------------
+
+
+class ScopedToProjects:
+    """Superusers see every project's rows; other staff only the rows of
+    projects they are members of, as in the dashboard (jobs.access)."""
+
+    # The lookup from a row to its project.
+    project_lookup = "project"
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(**{f"{self.project_lookup}__in": visible_projects(request.user)})
+
+
+class VisibleProjectsFilter(admin.RelatedFieldListFilter):
+    """A project list filter that offers only the projects the person may see."""
+
+    def field_choices(self, field, request, model_admin):
+        return [(project.pk, str(project)) for project in visible_projects(request.user).order_by("pk")]
+
+
 # --- projects ------------------------------------------------------------------
 
 
@@ -68,7 +94,8 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(ScopedToProjects, admin.ModelAdmin):
+    project_lookup = "pk"
     list_display = ["id", "name", "jobs", "spider_count", "member_count", "retention"]
     list_display_links = ["id", "name"]
     search_fields = ["=id", "name"]
@@ -126,9 +153,9 @@ class ProjectAdmin(admin.ModelAdmin):
 
 
 @admin.register(Spider)
-class SpiderAdmin(FastCountAdmin):
+class SpiderAdmin(ScopedToProjects, FastCountAdmin):
     list_display = ["name", "number", "project", "jobs", "last_job_number"]
-    list_filter = ["project"]
+    list_filter = [("project", VisibleProjectsFilter)]
     list_select_related = ["project"]
     search_fields = ["name"]
     fields = ["project", "number", "name", "last_job_number"]
@@ -153,7 +180,7 @@ class SpiderAdmin(FastCountAdmin):
 
 
 @admin.register(Job)
-class JobAdmin(FastCountAdmin):
+class JobAdmin(ScopedToProjects, FastCountAdmin):
     form = JobForm
     list_display = [
         "key",
@@ -257,9 +284,16 @@ class JobAdmin(FastCountAdmin):
         return False  # deleting is a state change (deleted), with counters
 
     def save_model(self, request, obj, form, change):
-        # Only what the form changed: state and counters stay as the API left them.
+        # Only what the form changed; tags and close reason are counted
+        # (jobs/counts.py), so the job is uncounted as it was and counted as
+        # it is, in the same transaction, its row locked meanwhile.
         if form.changed_data:
-            obj.save(update_fields=form.changed_data)
+            with transaction.atomic():
+                this_job = Job.objects.filter(pk=obj.pk)
+                list(this_job.select_for_update(no_key=True).values_list("pk"))
+                remove_from_counters(this_job)
+                obj.save(update_fields=form.changed_data)
+                add_to_counters(this_job)
         if "tags" in form.changed_data:
             remember_tags((obj.project_id, tag) for tag in obj.tags)
 
@@ -322,7 +356,19 @@ class ApiKeyAdmin(admin.ModelAdmin):
     actions = ["revoke"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("projects")
+        keys = super().get_queryset(request).prefetch_related("projects")
+        if request.user.is_superuser:
+            return keys
+        # A key that also reaches a project the person may not see is not theirs to change.
+        hidden = Project.objects.exclude(pk__in=visible_projects(request.user))
+        return (
+            keys.filter(projects__in=visible_projects(request.user)).exclude(projects__in=hidden).distinct()
+        )
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "projects":
+            kwargs["queryset"] = visible_projects(request.user)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def get_fields(self, request, obj=None):
         if obj is None:
@@ -372,23 +418,23 @@ class ReadOnlyAdmin(FastCountAdmin):
 
 
 @admin.register(BulkAction)
-class BulkActionAdmin(ReadOnlyAdmin):
+class BulkActionAdmin(ScopedToProjects, ReadOnlyAdmin):
     list_display = ["created_at", "project", "user", "action", "tag", "count", "selection"]
-    list_filter = ["action", "project"]
+    list_filter = ["action", ("project", VisibleProjectsFilter)]
     list_select_related = ["project", "user"]
     date_hierarchy = "created_at"
 
 
 @admin.register(Tag)
-class TagAdmin(ReadOnlyAdmin):
+class TagAdmin(ScopedToProjects, ReadOnlyAdmin):
     list_display = ["name", "project"]
-    list_filter = ["project"]
+    list_filter = [("project", VisibleProjectsFilter)]
     list_select_related = ["project"]
     search_fields = ["name"]
 
 
 @admin.register(SyncCursor)
-class SyncCursorAdmin(FastCountAdmin):
+class SyncCursorAdmin(ScopedToProjects, FastCountAdmin):
     """Where sync_jobq got to. Read-only; deleting a cursor makes the next
     sync_jobq run copy that state again from the top (upserts: no duplicates)."""
 
@@ -402,6 +448,8 @@ class SyncCursorAdmin(FastCountAdmin):
         "updated_at",
     ]
     list_filter = ["state", "into_project"]
+    # A project id, not a foreign key: the cursor outlives the project.
+    project_lookup = "into_project"
     ordering = ["source_url", "source_project", "into_project", "state"]
 
     def has_add_permission(self, request):

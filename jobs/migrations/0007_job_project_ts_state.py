@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0005_project_retention'),
+        ('jobs', '0006_counters_per_tag_and_day'),
     ]
 
     operations = [

@@ -2,7 +2,7 @@
 rule, what was sent) and /p/<project>/alerts/<rule>/ (edit, test, delete).
 
 Who may: the people who may change the project's jobs, i.e. its owners and
-members, and staff; anyone else gets the same 404 as for a missing project.
+members, and superusers; anyone else gets the same 404 as for a missing project.
 Every view checks it, partials included.
 """
 

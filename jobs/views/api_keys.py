@@ -2,7 +2,7 @@
 once, revoke it. Keys are stored only as digests (ApiKey.generate), so the
 raw key exists in the answer to the creating POST and nowhere else.
 
-Any member of a project (owner or member) and staff may create keys for it:
+Any member of a project (owner or member) and superusers may create keys for it:
 a key never sees more than its creator could see in the dashboard when it
 was made. A user sees and revokes only their own keys; anybody else's key
 is a 404, the same as a missing one. Staff revoke other people's keys in

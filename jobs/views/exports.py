@@ -4,7 +4,7 @@ as JSON lines shaped like /jobq/<project>/list lines."""
 import csv
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
@@ -14,6 +14,7 @@ from ..jobq.responses import JSONLINES, batched
 from ..listing import export_rows, parse_list_request
 from ..replicas import stream_reads
 from ..spidernames import spider_names
+from . import bad_request
 
 CSV_COLUMNS = (
     "key",
@@ -59,11 +60,6 @@ def download(generate_lines, project, content_type, extension):
     return response
 
 
-def refused(errors):
-    """The filter's errors as a plain-text 400: an export link is followed, not shown."""
-    return HttpResponse("\n".join(errors) + "\n", status=400, content_type="text/plain; charset=utf-8")
-
-
 def csv_lines(rows, names, now):
     """The CSV export: times in UTC ms as the API has them, tags as a JSON array."""
     writer = csv.writer(Echo())
@@ -95,7 +91,8 @@ def job_export(request, project_id, fmt):
     project = project_for_user(request.user, project_id)
     listing = parse_list_request(project, request.GET, now=now_ms())
     if listing.errors or not listing.valid:
-        return refused(listing.errors)
+        # An export link is followed, not shown: the errors as a plain-text 400.
+        return bad_request(listing.errors)
     rows, names = export_rows(listing.jobfilter), spider_names(project)
     generate, content_type = FORMATS[fmt]
     return download(lambda: generate(rows, names, listing.now), project, content_type, fmt)

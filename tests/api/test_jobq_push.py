@@ -303,9 +303,9 @@ def test_access(api, project, other_project):
 def test_query_count(api, project, django_assert_num_queries):
     push(api, {"spider": "books"})  # the spider exists, the key was used this minute
     # 1. the key  2. the project  3. savepoint (the transaction, inside the
-    # test's)  4. the spider  5. its next job number  6. the job  7. the
-    # counters  8. the tags  9. release
-    with django_assert_num_queries(9):
+    # test's)  4. the spider  5. its next job number  6. the job  7-9. the
+    # counters per state, per tag and per day  10. the tags  11. release
+    with django_assert_num_queries(11):
         assert push(api, {"spider": "books", "tags": ["t"]}).status_code == 200
 
 

@@ -381,3 +381,61 @@ def test_project_pages_show_and_edit_the_retention_policy(admin_client, jobs_dat
     assert admin_client.post("/admin/jobs/project/53/change/", form).status_code == 302
     project.refresh_from_db()
     assert project.retention() == {"deleted": 14, "finished": 30}
+
+
+@pytest.mark.parametrize("value", [1_700_000_000_000_000, 2**63 - 1, -(2**63)])
+def test_a_stored_time_that_is_not_a_date_reads_as_invalid(admin_client, jobs_data, value):
+    job = Job.objects.get(key="53/1/31")
+    # Written straight into the row, as before the API checked its times.
+    Job.objects.filter(pk=job.pk).update(ts=value, finished_time=value, pending_time=value)
+    for url in ("/admin/jobs/job/?project=53", f"/admin/jobs/job/{job.pk}/change/"):
+        response = admin_client.get(url)
+        assert response.status_code == 200, url
+        assert f"invalid time {value}" in response.content.decode()
+
+
+# --- staff see their projects, superusers every project ------------------------------
+
+
+@pytest.fixture
+def staff_of_53(client, jobs_data):
+    """Staff with every permission on jobq's models, member of project 53 only."""
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user("helper", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="jobs"))
+    Membership.objects.create(project_id=53, user=user)
+    client.force_login(user)
+    return client
+
+
+def test_staff_see_only_their_projects_in_the_admin(staff_of_53):
+    client = staff_of_53
+    BulkAction.objects.create(project_id=54, action="add_tag", tag="secret-tag", count=1)
+    Tag.objects.create(project_id=54, name="only-in-54")
+    other_job = Job.objects.get(key="54/1/1")
+    projects = client.get("/admin/jobs/project/").content.decode()
+    assert "books" in projects and "other" not in projects
+    assert client.get("/admin/jobs/project/54/change/").status_code == 302  # "does not exist"
+    spiders = client.get("/admin/jobs/spider/").content.decode()
+    assert "quotes" in spiders and "elsewhere" not in spiders
+    jobs = client.get("/admin/jobs/job/")
+    assert "53/2/2" in page_keys(jobs) and "other" not in jobs.content.decode()
+    assert page_keys(client.get("/admin/jobs/job/?project=54")) == []
+    assert client.get(f"/admin/jobs/job/{other_job.pk}/change/").status_code == 302
+    assert "secret-tag" not in client.get("/admin/jobs/bulkaction/").content.decode()
+    assert "only-in-54" not in client.get("/admin/jobs/tag/").content.decode()
+    # A key for a project of theirs, not one for another project.
+    refused = client.post("/admin/jobs/apikey/add/", {"name": "ci", "projects": ["54"]})
+    assert refused.status_code == 200 and not ApiKey.objects.filter(name="ci").exists()
+    hidden = make_key(Project.objects.get(pk=54), name="hidden-key")
+    both = make_key(Project.objects.get(pk=53), Project.objects.get(pk=54), name="both-key")
+    keys = client.get("/admin/jobs/apikey/").content.decode()
+    assert "hidden-key" not in keys and "both-key" not in keys
+    assert hidden and both
+
+
+def test_superusers_see_every_project_in_the_admin(admin_client, jobs_data):
+    projects = admin_client.get("/admin/jobs/project/").content.decode()
+    assert "books" in projects and "other" in projects
+    assert page_keys(admin_client.get("/admin/jobs/job/?project=54")) == ["54/1/1"]

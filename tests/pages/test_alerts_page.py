@@ -21,7 +21,7 @@ NEW_RULE = {
 }
 
 
-@pytest.mark.parametrize("who", ["owner", "member", "staff"])
+@pytest.mark.parametrize("who", ["owner", "member", "superuser"])
 def test_people_of_the_project_manage_rules(client, project, who, request):
     client.force_login(request.getfixturevalue(who))
     response = client.post(URL, NEW_RULE)
@@ -45,9 +45,9 @@ def test_outsiders_get_404(client, project, outsider):
     assert AlertRule.objects.count() == 1
 
 
-def test_a_rule_of_another_project_is_a_404(client, project, other_project, staff):
+def test_a_rule_of_another_project_is_a_404(client, project, other_project, superuser):
     rule = AlertRule.objects.create(project=other_project, name="r", emails="a@example.com")
-    client.force_login(staff)
+    client.force_login(superuser)
     assert client.get(f"/p/53/alerts/{rule.pk}/").status_code == 404
 
 

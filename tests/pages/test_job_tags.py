@@ -43,8 +43,8 @@ def test_owner_removes_a_tag_without_javascript(client, owner, job):
     assert "Tag old removed." in page and "No tags yet." in page
 
 
-def test_staff_may_tag(client, staff, job):
-    client.force_login(staff)
+def test_superusers_may_tag(client, superuser, job):
+    client.force_login(superuser)
     assert client.post(URL, {"action": "add", "tag": "x"}).status_code == 302
     assert tags_of(job) == ["old", "x"]
 

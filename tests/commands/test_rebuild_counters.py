@@ -1,0 +1,40 @@
+"""manage.py rebuild_counters: every counter recomputed from the jobs table."""
+
+from io import StringIO
+
+from django.core.management import call_command
+
+from jobs.models import DayCount, Job, JobCount, TagCount
+
+from ..counting import assert_counts_exact, tag_counters
+from ..factories import add_jobs, job_line
+
+
+def test_rebuild_recomputes_counters_that_were_lost_or_wrong(project, other_project):
+    add_jobs(
+        job_line(number=1, tags=["a", "b"], close_reason="finished"),
+        job_line(number=2, tags=["a"], close_reason="failed"),
+        job_line(number=3, tags=["a"], close_reason="closespider_timeout"),
+        job_line(number=4, state="running", tags=["b"]),
+        job_line(number=5, state="deleted", ts=86_400_000 * 3),
+        job_line(project_id=54, spider="other", number=6, tags=["a"], close_reason="banned"),
+    )
+    expected = tag_counters()
+    # A restore, say, or rows written by hand: counters that no longer match the jobs.
+    JobCount.objects.update(n=7)
+    TagCount.objects.filter(tag="a").delete()
+    DayCount.objects.update(n=0)
+    Job.objects.filter(key="53/1/5").update(tags=["c"])
+    Job.objects.filter(key="53/1/3").update(ts=-1)
+    out = StringIO()
+    call_command("rebuild_counters", stdout=out)
+    assert out.getvalue().startswith("Counters rebuilt: ")
+    assert_counts_exact()
+    assert tag_counters() == {**expected, (53, Job.objects.get(key="53/1/5").spider_id, "deleted", "c"): 1}
+    # A time before 1970 belongs to the day before the epoch, as in Python.
+    assert DayCount.objects.filter(day=-1, outcome="timeout", n=1).exists()
+
+
+def test_rebuild_of_no_jobs_leaves_no_counters(db):
+    call_command("rebuild_counters", verbosity=0)
+    assert not JobCount.objects.exists() and not TagCount.objects.exists() and not DayCount.objects.exists()
