@@ -25,6 +25,7 @@ import platform
 import secrets
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -116,6 +117,11 @@ class Server:
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> "Server":
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", self.port))
+            except OSError:
+                raise SystemExit(f"port {self.port} is taken (another bench?): pass --port") from None
         if not (ROOT / "staticfiles" / "staticfiles.json").exists():
             subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
                            cwd=ROOT, env=self.env, check=True)  # fmt: skip

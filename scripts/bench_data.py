@@ -214,15 +214,11 @@ def generate(project_id: int, total: int, *, now_ms: int | None = None, seed: fl
 
 
 def fill_counters(cursor, project_id: int) -> None:
-    """Every counter of the project from its jobs, in one statement each."""
-    cursor.execute(
-        """
-        INSERT INTO jobs_jobcount (project_id, spider_id, state, n)
-        SELECT project_id, spider_id, state, count(*) FROM jobs_job
-        WHERE project_id = %s GROUP BY project_id, spider_id, state
-        """,
-        [project_id],
-    )
+    """Every counter (per state, per tag, per day) recomputed from the jobs,
+    set-based (jobs.counts.rebuild_counters); the project's tag names."""
+    from jobs.counts import rebuild_counters
+
+    rebuild_counters()
     cursor.executemany(
         "INSERT INTO jobs_tag (project_id, name) VALUES (%s, %s) ON CONFLICT DO NOTHING",
         [(project_id, tag) for tag, _ in TAGS],

@@ -4,6 +4,7 @@ table. It prints figures; this test checks the table and the data, never
 times."""
 
 import importlib.util
+import socket
 import sys
 from pathlib import Path
 
@@ -34,7 +35,23 @@ def bench(monkeypatch):
 
 @pytest.mark.django_db(transaction=True)
 def test_bench_generates_the_project_and_prints_one_table(bench, capsys):
-    argv = ["--jobs", "3000", "--repeat", "1", "--seconds", "0.2", "--stream", "700", "--import-jobs", "50"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    argv = [
+        "--port",
+        str(port),
+        "--jobs",
+        "3000",
+        "--repeat",
+        "1",
+        "--seconds",
+        "0.2",
+        "--stream",
+        "700",
+        "--import-jobs",
+        "50",
+    ]
     bench.main([*argv, "--only", "list", "--only", "stream", "--only", "pages", "--only", "import"])
     out = capsys.readouterr().out
     assert "3,000 jobs in project 900003000" in out
