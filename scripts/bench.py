@@ -40,11 +40,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 DEFAULT_DATABASE = "postgres://root@127.0.0.1:5432/jobq_bench"
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "jobqsite.settings")
+# This process runs as the local run does (jobqsite/settings.py); the server it starts does not.
+os.environ.setdefault("JOBQ_LOCAL", "1")
 if __name__ == "__main__":
     # The bench's own database, whatever DATABASE_URL the shell has.
     os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "jobqsite.settings")
-    os.environ.setdefault("JOBQ_LOCAL", "1")
     os.environ["ACCESS_LOG"] = "0"
 
 import django  # noqa: E402
