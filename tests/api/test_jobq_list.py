@@ -3,6 +3,8 @@
 import json
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from ..factories import BASE_TS, add_job, add_jobs, job_line
 
@@ -295,3 +297,19 @@ def test_a_stream_goes_out_in_few_large_writes(api, project):
     # A small first write (its first byte leaves at once), then 2,000 lines a write.
     assert [chunk.count(b"\n") for chunk in chunks] == [100, 2000, 400]
     assert len({json.loads(line)["key"] for line in b"".join(chunks).splitlines()}) == 2500
+
+
+@pytest.mark.postgres_only
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the plan is PostgreSQL's")
+def test_a_deep_offset_skips_its_rows_in_the_index_alone(api, project):
+    add_jobs(*[job_line() for _ in range(30)])
+    with CaptureQueriesContext(connection) as captured:
+        assert len(lines(api, "?start=1000")) == 0
+    (sql,) = [q["sql"] for q in captured.captured_queries if "OFFSET 1000" in q["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+        cursor.execute("EXPLAIN " + sql)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("RESET enable_seqscan")
+    # job_project_ts holds the state the default filter checks: no row is visited to skip it.
+    assert "Index Only Scan using job_project_ts" in plan
