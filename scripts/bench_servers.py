@@ -114,7 +114,7 @@ def largest_worker_rss_mb(pid):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--key", required=True, help="an API key of the bench project")
-    parser.add_argument("--project", type=int, default=999_000)
+    parser.add_argument("--project", type=int, default=900_200_000)
     parser.add_argument(
         "--user", required=True, help="a superuser (or a member of the project), for the pages"
     )

@@ -355,8 +355,9 @@ def test_deep_page_costs_the_same_queries_as_the_first(as_member, many_jobs, dja
     # rows with too few kept runs before them), chart, projects (picker)
     with django_assert_num_queries(11):
         as_member.get(f"{LIST}?state=finished")
-    # + the cursor's job, + the newest ts for the chart (not the first row here)
-    with django_assert_num_queries(13):
+    # + the cursor's job, + the newest ts for the chart (not the first row
+    # here), - the spiders (known since the first page: jobs/spidernames.py)
+    with django_assert_num_queries(12):
         as_member.get(f"{LIST}?state=finished&before=53/1/3")
 
 
@@ -366,11 +367,12 @@ def test_partial_query_count(as_member, many_jobs, django_assert_num_queries):
     with django_assert_num_queries(9):
         htmx(as_member, f"{LIST}?state=finished")
     # With one tag: the tag counters instead of the state counters, + the
-    # spider-id lookup for the rows; no row matches, so no usual is looked up.
-    with django_assert_num_queries(8):
+    # spider-id lookup for the rows; no row matches, so no usual is looked up;
+    # the spiders are known already (jobs/spidernames.py).
+    with django_assert_num_queries(7):
         htmx(as_member, f"{LIST}?state=finished&has_tag=x&spider=books")
     # With two tags: 4 capped per-state counts instead of the counters.
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(10):
         htmx(as_member, f"{LIST}?state=finished&has_tag=x&has_tag=y&spider=books")
 
 
