@@ -149,9 +149,10 @@ def _outcome_sql() -> str:
 
 def _day_sql() -> str:
     """day_of in SQL: `/` and `%` truncate towards zero on both databases,
-    so times before 1970 need the remainder made positive first."""
+    so a time before 1970 that is not a whole day is one day further back.
+    No step leaves 64 bits, even for a stored ts of -2**63."""
     # %% : a literal % in SQL run with parameters.
-    return f"(j.ts - ((j.ts %% {DAY_MS}) + {DAY_MS}) %% {DAY_MS}) / {DAY_MS}"
+    return f"(j.ts / {DAY_MS} - CASE WHEN j.ts %% {DAY_MS} < 0 THEN 1 ELSE 0 END)"
 
 
 def _adjust_from_jobs(where: str, params: Sequence[Any], sign: int) -> None:

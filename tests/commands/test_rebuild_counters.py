@@ -4,6 +4,7 @@ from io import StringIO
 
 from django.core.management import call_command
 
+from jobs.counts import day_of
 from jobs.models import DayCount, Job, JobCount, TagCount
 
 from ..counting import assert_counts_exact, tag_counters
@@ -38,3 +39,14 @@ def test_rebuild_recomputes_counters_that_were_lost_or_wrong(project, other_proj
 def test_rebuild_of_no_jobs_leaves_no_counters(db):
     call_command("rebuild_counters", verbosity=0)
     assert not JobCount.objects.exists() and not TagCount.objects.exists() and not DayCount.objects.exists()
+
+
+def test_a_ts_at_either_end_of_64_bits_is_counted_on_its_day(project):
+    # Rows stored before writes checked their times: the SQL day of -2**63
+    # must not step outside 64 bits on PostgreSQL.
+    add_jobs(job_line(number=1), job_line(number=2), job_line(number=3))
+    for key, ts in (("53/1/1", -(2**63)), ("53/1/2", 2**63 - 1), ("53/1/3", -1)):
+        Job.objects.filter(key=key).update(ts=ts)
+    call_command("rebuild_counters", stdout=StringIO())
+    days = set(DayCount.objects.values_list("day", flat=True))
+    assert days == {day_of(-(2**63)), day_of(2**63 - 1), day_of(-1)}
