@@ -268,7 +268,9 @@ class Job(models.Model):
         ]
         indexes = [
             # list/count without a spider filter, and state=finished (97% of jobs).
-            models.Index(fields=["project", "-ts", "-id"], name="job_project_ts"),
+            # `state` last: a deep offset (`start=`) skips its rows in an
+            # index-only walk instead of visiting each skipped job's row.
+            models.Index(fields=["project", "-ts", "-id", "state"], name="job_project_ts"),
             # spider= filters, the spider summary, previous/next run of a spider.
             models.Index(fields=["project", "spider", "-ts", "-id"], name="job_spider_ts"),
             # state=pending/running/deleted, startjob's oldest pending job, live rows.

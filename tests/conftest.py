@@ -2,6 +2,8 @@ import pytest
 import requests
 from scrapinghub import ScrapinghubClient
 
+from jobs import spidernames
+
 from .counting import assert_counts_exact
 from .factories import make_key, make_project, make_user
 
@@ -11,6 +13,12 @@ def _no_shub_env(monkeypatch):
     # scrapinghub >= 2.9 lets these override the endpoint we pass.
     for name in ("SHUB_JOBQ", "SHUB_STORAGE", "SH_APIKEY", "SHUB_APIKEY", "SHUB_JOBAUTH"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_spider_names():
+    # Each test's rolled-back database may reuse spider ids under other names.
+    spidernames.forget_all()
 
 
 @pytest.fixture

@@ -129,7 +129,7 @@ def project_for(request: ApiRequest, project_id: int) -> Project:
         raise not_found(f"Project {project_id} not found.")
     key = request.api_key
     projects = Project.objects.filter(pk=project_id, api_keys=key)
-    if key.user is not None and not key.user.is_staff:
+    if key.user is not None and not key.user.is_superuser:
         # A person's key reaches no further than the person: leaving a
         # project takes the key's access to it along.
         projects = projects.filter(membership__user=key.user)

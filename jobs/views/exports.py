@@ -10,10 +10,10 @@ from django.views.decorators.http import require_GET
 
 from ..access import project_for_user
 from ..jobmeta import dumps_line, list_line, now_ms
-from ..jobq.responses import JSONLINES
+from ..jobq.responses import JSONLINES, batched
 from ..listing import export_rows, parse_list_request
-from ..models import Spider
 from ..replicas import stream_reads
+from ..spidernames import spider_names
 from . import bad_request
 
 CSV_COLUMNS = (
@@ -52,7 +52,9 @@ class Echo:
 
 def download(generate_lines, project, content_type, extension):
     """A streamed attachment named after the project and the time."""
-    response = StreamingHttpResponse(stream_reads(generate_lines), content_type=content_type)
+    response = StreamingHttpResponse(
+        stream_reads(lambda: batched(generate_lines())), content_type=content_type
+    )
     filename = f"jobq-{project.pk}-{timezone.now():%Y%m%d-%H%M%S}.{extension}"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
@@ -91,6 +93,6 @@ def job_export(request, project_id, fmt):
     if listing.errors or not listing.valid:
         # An export link is followed, not shown: the errors as a plain-text 400.
         return bad_request(listing.errors)
-    rows, names = export_rows(listing.jobfilter), Spider.objects.names(project)
+    rows, names = export_rows(listing.jobfilter), spider_names(project)
     generate, content_type = FORMATS[fmt]
     return download(lambda: generate(rows, names, listing.now), project, content_type, fmt)

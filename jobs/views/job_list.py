@@ -35,10 +35,11 @@ from ..listing import (
     parse_list_request,
     state_counts,
 )
-from ..models import STATES, Job, Spider, Tag
+from ..models import STATES, Job, Tag
 from ..outcomes import OUTCOMES
 from ..rows import row_of
 from ..snippets import api_snippets
+from ..spidernames import spider_names as cached_spider_names
 from ..timezones import local_datetime, zone_name
 from . import bad_request, form_errors
 
@@ -114,7 +115,7 @@ def listing_context(request, listing: ListRequest, *, inline_chart: bool = True)
     left to its own request (job_list_chart), so a filter change shows the
     rows without waiting for it."""
     project, query = listing.project, listing.query
-    spider_names = Spider.objects.names(project)
+    spider_names = cached_spider_names(project)
     context = {
         "project": project,
         "query": query,
@@ -246,7 +247,7 @@ def job_list_live(request, project_id):
     watched = form.cleaned_data["watch"]
     rows = []
     if watched:
-        spider_names = Spider.objects.names(project)
+        spider_names = cached_spider_names(project)
         found = list(
             Job.objects.for_project(project).filter(key__in=watched).values(*ROW_COLUMNS, **ROW_EXPRESSIONS)
         )

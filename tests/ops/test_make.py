@@ -62,6 +62,13 @@ class Make:
                 assert time.monotonic() < deadline, f"the server did not answer:\n{self.output()}"
                 time.sleep(0.2)
 
+    def processes(self):
+        """The command lines of make's session (its own, from start_new_session)."""
+        listed = subprocess.run(
+            ["ps", "-s", str(self.process.pid), "-o", "args="], capture_output=True, text=True, check=True
+        )
+        return listed.stdout
+
     def stop(self):
         """TERM to the whole group, as a terminal's Ctrl-C reaches all of it;
         every process of the group must be gone."""
@@ -126,6 +133,8 @@ def test_make_run_serves_the_demo_with_gunicorn_and_debug_off(make, var_dir):
     assert (var_dir / "db.sqlite3").exists() and (var_dir / "demo-credentials.json").exists()
     count = requests.get(f"{run.url}/jobq/101/count", auth=(banner_key(banner, run.url), ""), timeout=30)
     assert count.status_code == 200 and int(count.text) > 0
+    # The alert worker runs beside the server, in make's process group.
+    assert "manage.py alert_worker" in run.processes()
     run.stop()
     assert f"{run.url}/" not in served(run.url)
 

@@ -12,10 +12,9 @@ from django.test.utils import CaptureQueriesContext
 
 import jobs.admin.counting
 from jobs import lifecycle
-from jobs.counts import rebuild_counters
 from jobs.models import ApiKey, BulkAction, Job, JobCount, Membership, Project, Spider, SyncCursor, Tag
 
-from ..factories import add_jobs, job_line, make_key, make_project
+from ..factories import add_jobs, job_line, make_key, make_project, store_times
 
 DAY = 24 * 3600 * 1000
 
@@ -394,8 +393,7 @@ def test_project_pages_show_and_edit_the_retention_policy(admin_client, jobs_dat
 def test_a_stored_time_that_is_not_a_date_reads_as_invalid(admin_client, jobs_data, value):
     job = Job.objects.get(key="53/1/31")
     # Written straight into the row, as before the API checked its times.
-    Job.objects.filter(pk=job.pk).update(ts=value, finished_time=value, pending_time=value)
-    rebuild_counters()  # as the migration that added the day counters did
+    store_times(job.key, ts=value, finished_time=value, pending_time=value)
     for url in ("/admin/jobs/job/?project=53", f"/admin/jobs/job/{job.pk}/change/"):
         response = admin_client.get(url)
         assert response.status_code == 200, url
@@ -496,3 +494,20 @@ def test_a_save_keeps_a_tag_with_a_comma_whole(admin_client, jobs_data):
     assert job.tags == ["a,b", "d"]
     refused = admin_client.post(f"/admin/jobs/job/{job.pk}/change/", {**JOB_FORM, "tags": "x\x00y"})
     assert refused.status_code == 200 and "Null characters" in refused.content.decode()
+
+
+def test_a_project_id_past_64_bits_is_a_form_error_on_a_new_key(admin_client, jobs_data):
+    response = admin_client.post("/admin/jobs/apikey/add/", {"name": "ci", "projects": [str(2**64)]})
+    assert response.status_code == 200 and "is not a valid value" in response.content.decode()
+    assert not ApiKey.objects.filter(name="ci").exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/admin/jobs/job/?state=a%00b", "/admin/jobs/job/?close_reason=a%00b", "/admin/jobs/synccursor/?state=a%00b",
+     "/admin/jobs/bulkaction/?action=a%00b", "/admin/jobs/bulkaction/?created_at__year=9223372036854775807",
+     "/admin/jobs/apikey/?created_at__year=0", "/admin/jobs/apikey/?created_at__year=18446744073709551616"],
+)  # fmt: skip
+def test_lookups_the_database_cannot_take_are_refused(admin_client, jobs_data, url):
+    response = admin_client.get(url)
+    assert response.status_code == 302 and response["Location"].endswith("?e=1")

@@ -3,12 +3,10 @@
 import pytest
 from django.test import Client
 
-from jobs.counts import rebuild_counters
 from jobs.formatting import format_duration
 from jobs.jobdetail import close_reason_text, stats_groups, timeline
-from jobs.models import Job
 
-from ..factories import BASE_TS, add_job, add_jobs, job_line
+from ..factories import BASE_TS, add_job, add_jobs, job_line, store_times
 
 URL = "/p/53/job/1/{}/"
 
@@ -337,9 +335,17 @@ def test_the_compare_link_pairs_the_job_with_its_previous_run(client, owner, pro
 @pytest.mark.parametrize("value", [1_700_000_000_000_000, 2**63 - 1, -(2**63)])
 def test_a_stored_time_that_is_not_a_date_reads_as_invalid(client, owner, job, value):
     # Written straight into the row, as before the API checked its times.
-    Job.objects.filter(key=job).update(ts=value, finished_time=value, running_time=value)
-    rebuild_counters()  # as the migration that added the day counters did
+    store_times(job, ts=value, finished_time=value, running_time=value)
     client.force_login(owner)
     response = client.get(URL.format(7))
     assert response.status_code == 200
     assert f"invalid time {value}" in response.content.decode()
+
+
+def test_an_unknown_usual_is_a_form_error_on_the_page(client, owner, job):
+    client.force_login(owner)
+    for value in ("bogus", "a\x00b", "x" * 300):
+        response = client.get(URL.format(7), {"usual": value})
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert "usual: Select a valid choice" in html and 'id="usual"' in html

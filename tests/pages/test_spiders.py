@@ -4,12 +4,11 @@ import re
 
 import pytest
 
-from jobs.counts import rebuild_counters
 from jobs.health import rebuild
 from jobs.jobmeta import now_ms
-from jobs.models import Job, Project
+from jobs.models import Project
 
-from ..factories import add_jobs, job_line
+from ..factories import add_jobs, job_line, store_times
 from ..health_factories import HOUR, MINUTE, history
 
 URL = "/p/53/spiders/"
@@ -151,10 +150,17 @@ def test_a_spider_without_finished_runs_has_empty_columns(client, owner):
 def test_a_stored_time_that_is_not_a_date_never_breaks_it(client, owner, value):
     add_jobs(job_line(number=1, close_reason="finished"), job_line(number=2, state="running"))
     # Written straight into the rows, as before the API checked its times.
-    Job.objects.filter(key="53/1/1").update(ts=value, finished_time=value, running_time=value)
-    Job.objects.filter(key="53/1/2").update(ts=value, running_time=value)
-    rebuild_counters()  # as the migration that added the day counters did
+    store_times("53/1/1", ts=value, finished_time=value, running_time=value)
+    store_times("53/1/2", ts=value, running_time=value)
     rebuild(Project.objects.get(pk=53))
     client.force_login(owner)
     response = client.get(URL)
     assert response.status_code == 200
+
+
+def test_an_unknown_attention_value_is_a_form_error_on_the_page(client, owner):
+    client.force_login(owner)
+    for value in ("2", "a\x00b", "x" * 300):
+        response = client.get(URL, {"attention": value})
+        assert response.status_code == 200
+        assert "attention: Select a valid choice" in response.content.decode()
