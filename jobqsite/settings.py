@@ -346,8 +346,20 @@ SECURE_PROXY_SSL_HEADER = proxy_ssl_header_from_env()
 
 # JobQ API limits.
 JOBQ_RATE_LIMIT = env_rate("JOBQ_RATE_LIMIT")
+# The API reads its write bodies itself, with its own limits; the pages keep
+# Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), so a form post cannot make
+# the server parse 50 MB.
 JOBQ_MAX_BODY_BYTES = env_int("JOBQ_MAX_BODY_BYTES", 50 * 1024 * 1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = JOBQ_MAX_BODY_BYTES
+# JSON lines per write request (push, update; keys per cancel), each parsed before anything is written.
+JOBQ_MAX_BODY_LINES = env_int("JOBQ_MAX_BODY_LINES", 10_000)
+
+# Seconds a streamed answer (a long /list, an export) may run: a million-line
+# stream takes well under a minute, a client stalled for this long is cut off.
+JOBQ_STREAM_TIME_LIMIT = env_int("JOBQ_STREAM_TIME_LIMIT", 3600)
+if JOBQ_STREAM_TIME_LIMIT <= 0:
+    raise ImproperlyConfigured(
+        f"JOBQ_STREAM_TIME_LIMIT={JOBQ_STREAM_TIME_LIMIT} must be a positive number of seconds."
+    )
 # The most jobs a summary lists per queue (`count`); /list streams any number.
 JOBQ_SUMMARY_MAX_COUNT = env_int("JOBQ_SUMMARY_MAX_COUNT", 1000)
 

@@ -8,8 +8,10 @@ from .models import Membership, Project
 
 
 def visible_projects(user):
-    """Projects a user may see: staff see all, others those they are members of."""
-    if user.is_staff:
+    """Projects a user may see: superusers see all; everyone else, staff
+    included, those they are members of (staff is the right to use the
+    admin, not to read every project)."""
+    if user.is_superuser:
         return Project.objects.all()
     return Project.objects.filter(membership__user=user)
 
@@ -18,7 +20,7 @@ def project_for_user(user, project_id, *, owner=False):
     """The project if `user` may see it (own it, with owner=True); 404 otherwise,
     the same for a foreign and a missing project."""
     projects = visible_projects(user)
-    if owner and not user.is_staff:
+    if owner and not user.is_superuser:
         projects = projects.filter(membership__role=Membership.Role.OWNER)
     project = projects.filter(pk=project_id).first() if project_id <= INT64_MAX else None
     if project is None:

@@ -6,20 +6,34 @@ django-filter's `.qs` silently drops invalid fields: callers check
 `is_valid()` first and answer 400 (API) or show the form error (page).
 """
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from functools import cached_property
 from typing import Any
 
 import django_filters
 from django import forms
 from django.core.validators import ProhibitNullCharactersValidator
+from django.db.models import Q
 from django.http import QueryDict
 from django.utils.datastructures import MultiValueDict
 
 from .jobmeta import MAX_TEXT
 from .keys import INT64_MAX, INT64_MIN, JobKey, parse_job_key
-from .models import Job, JobCount, JobQuerySet, Project, Spider, State
+from .models import (
+    STATES,
+    DayCount,
+    DayCountQuerySet,
+    Job,
+    JobCount,
+    JobQuerySet,
+    Project,
+    Spider,
+    State,
+    TagCount,
+)
 from .outcomes import OUTCOMES, outcome_q
+from .timezones import DAY_MS, MAX_MS, MIN_MS, in_time_range
 
 
 class ListWidget(forms.TextInput):
@@ -150,16 +164,102 @@ class JobFilter(django_filters.FilterSet):
         names = self.spider_names
         return list(Spider.objects.filter(project=self.project, name__in=names).values_list("pk", flat=True))
 
+    def _used(self, names: Iterable[str]) -> set[str]:
+        data = self.form.cleaned_data
+        return {name for name in names if data.get(name) not in (None, [], "")}
+
     def counted_by_counters(self) -> bool:
         """True when the counters answer the count: no filter but spider and state."""
-        data = self.form.cleaned_data
-        return not any(data.get(name) not in (None, [], "") for name in NOT_COUNTED_FILTERS)
+        return not self._used(NOT_COUNTED_FILTERS)
+
+    def one_tag(self) -> tuple[str, str] | None:
+        """("has_tag" or "lacks_tag", tag) when that is the only filter besides
+        spider and state: the tag counters answer it."""
+        if self._used(NOT_COUNTED_FILTERS) not in ({"has_tag"}, {"lacks_tag"}):
+            return None
+        (name,) = self._used(("has_tag", "lacks_tag"))
+        tags = self.form.cleaned_data[name]
+        return (name, tags[0]) if len(tags) == 1 else None
+
+    def counted_by_days(self) -> bool:
+        """True when the daily figures answer the count: a time window or an
+        outcome, and no tag."""
+        return bool(self._used(DAY_FILTERS)) and not self._used(NOT_COUNTED_FILTERS) - set(DAY_FILTERS)
+
+    def whole_days(self) -> tuple[int | None, int | None] | None:
+        """(first, last): the UTC days wholly inside startts/endts (None:
+        unbounded on that side); None when no whole day is."""
+        startts, endts = self.form.cleaned_data.get("startts"), self.form.cleaned_data.get("endts")
+        first = None if startts is None else -(-startts // DAY_MS)
+        last = None if endts is None else endts // DAY_MS - 1
+        if first is not None and last is not None and first > last:
+            return None
+        return first, last
+
+    def edges_q(self, days: tuple[int | None, int | None]) -> Q | None:
+        """The part of the time window outside the whole `days`: jobs of the
+        partial days at its ends. None when the window is whole days."""
+        first, last = days
+        edges = Q()
+        if first is not None and first * DAY_MS != self.form.cleaned_data["startts"]:
+            edges |= Q(ts__lt=first * DAY_MS)
+        if last is not None and (last + 1) * DAY_MS != self.form.cleaned_data["endts"]:
+            edges |= Q(ts__gte=(last + 1) * DAY_MS)
+        return edges or None
+
+    def day_figures(self, days: tuple[int | None, int | None]) -> DayCountQuerySet:
+        """The daily figures of the filter over `days` (without its states)."""
+        outcomes = self.form.cleaned_data.get("outcome") or None
+        figures = DayCount.objects.matching(self.project, STATES, self.spider_names or None, outcomes)
+        return figures.between(*days)
+
+    def counts_by_state(self) -> dict[str, int] | None:
+        """{state: matching jobs} for every state (the filter without its
+        state part), exact from the counters; None when they cannot tell
+        (several tags, a tag with a time window, ...)."""
+        spiders = self.spider_names or None
+        if self.counted_by_counters():
+            return JobCount.objects.by_state(self.project, spider_names=spiders)
+        tag = self.one_tag()
+        if tag is not None:
+            name, value = tag
+            tagged = TagCount.objects.by_state(self.project, value, spiders)
+            if name == "has_tag":
+                return tagged
+            totals = JobCount.objects.by_state(self.project, spider_names=spiders)
+            return {state: totals[state] - tagged[state] for state in STATES}
+        days = self.whole_days() if self.counted_by_days() else None
+        if days is None:
+            return None
+        counts = self.day_figures(days).by_state()
+        edges = self.edges_q(days)
+        if edges is not None:
+            for state, n in self.any_state_qs.filter(edges).per_state():
+                counts[state] += n
+        return counts
 
     def count(self) -> int:
-        """The number of matching jobs, from the counters when they can tell."""
+        """The number of matching jobs, exact: from the counters when they can
+        tell (spider, state, one tag, time windows a day at a time plus the
+        partial days at their ends), else by counting the jobs."""
+        spiders = self.spider_names or None
         if self.counted_by_counters():
-            return JobCount.objects.total(self.project, self.states, self.spider_names or None)
-        return self.qs.count()
+            return JobCount.objects.total(self.project, self.states, spiders)
+        tag = self.one_tag()
+        if tag is not None:
+            name, value = tag
+            tagged = TagCount.objects.total(self.project, self.states, value, spiders)
+            if name == "has_tag":
+                return tagged
+            return JobCount.objects.total(self.project, self.states, spiders) - tagged
+        days = self.whole_days() if self.counted_by_days() else None
+        if days is None:
+            return self.qs.count()
+        total = self.day_figures(days).filter(state__in=self.states).total()
+        edges = self.edges_q(days)
+        if edges is not None:
+            total += self.qs.filter(edges).count()
+        return total
 
 
 # The JobQ filter parameters, in the order URLs spell them; the dashboard
@@ -167,6 +267,8 @@ class JobFilter(django_filters.FilterSet):
 FILTER_PARAMS: tuple[str, ...] = tuple(JobFilter.base_filters)
 # The filters the per-(project, spider, state) counters cannot answer.
 NOT_COUNTED_FILTERS = tuple(name for name in FILTER_PARAMS if name not in ("spider", "state"))
+# The filters that the daily figures answer besides spider and state.
+DAY_FILTERS = ("startts", "endts", "outcome")
 
 
 def filter_params(params: QueryDict) -> QueryDict:
@@ -177,6 +279,62 @@ def filter_params(params: QueryDict) -> QueryDict:
         if values:
             filters.setlist(name, values)
     return filters
+
+
+class PageTimeField(Int64Field):
+    """`startts`/`endts` on a page: whole milliseconds that a page can show
+    as a date (its date inputs, its chart's days). The API takes any 64-bit
+    integer there, and `1.0` for 1; a page says what is wrong instead."""
+
+    def to_python(self, value: Any) -> int | None:
+        text = "" if value is None else str(value).strip()
+        if text and not re.fullmatch(r"-?[0-9]+", text):
+            raise forms.ValidationError(f"{text[:30]!r} is not a whole number of milliseconds.")
+        return super().to_python(text)
+
+    def validate(self, value: int | None) -> None:
+        super().validate(value)
+        if value is not None and not in_time_range(value):
+            raise forms.ValidationError(
+                f"{value} is not a time between 1970-01-01 and 9999-12-31 ({MIN_MS} to {MAX_MS} ms)."
+            )
+
+
+class PageTimeFilter(django_filters.Filter):
+    field_class = PageTimeField
+
+
+class PageJobFilter(JobFilter):
+    """The JobFilter of the dashboard's job list, its partials, exports and
+    bulk actions: the same parameters, with times a page can show."""
+
+    startts = PageTimeFilter(field_name="ts", lookup_expr="gte", label="From (ms, inclusive)")
+    endts = PageTimeFilter(field_name="ts", lookup_expr="lt", label="To (ms, exclusive)")
+
+
+class ProjectsField(forms.ModelMultipleChoiceField):
+    """Projects picked by id (a new API key's), each id checked to be a
+    64-bit one before the database is asked: 2**64 overflows its integer."""
+
+    @staticmethod
+    def is_id(pk: object) -> bool:
+        text = str(pk)
+        return text.isascii() and text.isdigit() and 0 < int(text) <= INT64_MAX
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        # The form drawn again with its error must not look the bad id up either
+        # (the admin's autocomplete widget queries the values it shows).
+        data = super().bound_data(data, initial)
+        return [pk for pk in data if self.is_id(pk)] if isinstance(data, list | tuple) else data
+
+    def _check_values(self, value: Any) -> Any:
+        for pk in value:
+            text = str(pk)
+            if not self.is_id(text):
+                raise forms.ValidationError(
+                    self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": text[:30]}
+                )
+        return super()._check_values(value)  # type: ignore[misc]  # private, not in the stubs
 
 
 class JobKeyField(forms.CharField):

@@ -2,6 +2,7 @@
 relative times, durations, numbers and metadata values. Views and template
 tags both use these, so a job's times read the same everywhere."""
 
+import datetime
 import json
 
 from .timezones import local_datetime
@@ -9,20 +10,28 @@ from .timezones import local_datetime
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
-def local_time(ms: int) -> str:
-    """'2026-11-28 16:40:03': the moment in the user's zone."""
-    return local_datetime(ms).strftime(TIME_FORMAT)
+def invalid_time(ms: int) -> str:
+    """What a page shows for a stored time it cannot show as a date."""
+    return f"invalid time {ms}"
+
+
+def local_time(ms: int, zone: datetime.tzinfo | None = None) -> str:
+    """'2026-11-28 16:40:03': the moment in the user's zone (or `zone`)."""
+    moment = local_datetime(ms, zone)
+    return invalid_time(ms) if moment is None else moment.strftime(TIME_FORMAT)
 
 
 def local_time_named(ms: int) -> str:
     """'2026-11-28 16:40:03 CET': the moment in the user's zone, its zone named."""
     moment = local_datetime(ms)
-    return f"{moment:{TIME_FORMAT}} {moment.tzname()}"
+    return invalid_time(ms) if moment is None else f"{moment:{TIME_FORMAT}} {moment.tzname()}"
 
 
 def local_isoformat(ms: int) -> str:
-    """ISO 8601 with the zone's offset, for <time datetime="…">."""
-    return local_datetime(ms).isoformat(timespec="milliseconds")
+    """ISO 8601 with the zone's offset, for <time datetime="…">; empty for
+    a time that is not a date (the attribute must then say nothing)."""
+    moment = local_datetime(ms)
+    return "" if moment is None else moment.isoformat(timespec="milliseconds")
 
 
 def relative(ms: int, now_ms: int) -> str:

@@ -8,7 +8,6 @@ every URL the page shows is also a valid API query.
 """
 
 import datetime
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -16,12 +15,12 @@ from typing import Any
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.http import QueryDict
 
-from .filters import FILTER_PARAMS, JobFilter, filter_params
+from .filters import FILTER_PARAMS, JobFilter, PageJobFilter, filter_params
 from .jobmeta import LIST_COLUMNS
 from .keys import parse_job_key
-from .models import STATES, Job, JobCount, JobQuerySet, Project
+from .models import STATES, Job, JobQuerySet, Project
 from .outcomes import badge_of
-from .timezones import DAY_MS, ms_from_local, utc_offset_ms
+from .timezones import DAY_MS, MAX_MS, MIN_MS, ms_from_local
 
 PAGE_SIZE = 50
 # Above this many matches a count says "10,000+" instead of counting on
@@ -178,7 +177,7 @@ class ListRequest:
 def parse_list_request(project: Project, params: QueryDict, *, now: int) -> ListRequest:
     """Canonicalise, validate the filter and look the cursor up: once per request."""
     query, time_errors = canonical_query(params, now=now)
-    jobfilter = JobFilter(query, project=project)
+    jobfilter = PageJobFilter(query, project=project)
     listing = ListRequest(project=project, query=query, time_errors=time_errors, jobfilter=jobfilter, now=now)
     if jobfilter.is_valid():
         listing.cursor = Cursor(project, query)
@@ -240,12 +239,11 @@ def capped_text(n: int, capped: bool) -> str:
 
 
 def state_counts(jobfilter: JobFilter) -> StateCounts:
-    """Exact from the counters when only spiders filter; otherwise one capped
-    count per state (each stops after COUNT_CAP + 1 rows)."""
-    project = jobfilter.project
-    if jobfilter.counted_by_counters():
-        spiders = jobfilter.spider_names or None
-        return StateCounts(JobCount.objects.by_state(project, spider_names=spiders), capped=False)
+    """Exact from the counters when they can tell (JobFilter.counts_by_state);
+    otherwise one capped count per state (each stops after COUNT_CAP + 1 rows)."""
+    exact = jobfilter.counts_by_state()
+    if exact is not None:
+        return StateCounts(exact, capped=False)
     queryset = jobfilter.any_state_qs
     return StateCounts(
         {state: queryset.filter(state=state).capped_count(COUNT_CAP) for state in STATES}, True
@@ -282,29 +280,46 @@ class DailyFigures:
     days: dict[int, dict[str, int]]
 
 
-def daily_figures(
-    queryset: JobQuerySet, cleaned: Mapping[str, Any], newest_ts: int | None
-) -> DailyFigures | None:
-    """CHART_DAYS days of the filter ending at its `endts`, or at its newest
-    job. Bounded in time: this reads every matching job of those days."""
+def daily_figures(jobfilter: JobFilter, newest_ts: int | None) -> DailyFigures | None:
+    """CHART_DAYS UTC days of the filter ending at its `endts`, or at its
+    newest job (`newest_ts`). Whole days come from the daily figures
+    (DayCount) when the filter has no tag; the partial days at the ends of a
+    time window, and every day of a filter with tags, from the jobs of those
+    days (bounded in time: at most CHART_DAYS days of them)."""
     if newest_ts is None:
         return None
-    offset = utc_offset_ms()
-    end = cleaned["endts"] if cleaned.get("endts") is not None else newest_ts + 1
-    last_day = (end - 1 + offset) // DAY_MS
+    cleaned = jobfilter.form.cleaned_data
+    # Nothing of the filter is newer than its newest job: without `endts`
+    # the last day is whole as far as the filter is concerned.
+    end = cleaned["endts"] if cleaned.get("endts") is not None else (newest_ts // DAY_MS + 1) * DAY_MS
+    # A job stored with a time that is not a date (say in microseconds)
+    # must not carry the chart past the days a date can name.
+    end = min(max(end, MIN_MS + 1), MAX_MS + 1)
+    last_day = (end - 1) // DAY_MS
     first_day = last_day - CHART_DAYS + 1
-    start = first_day * DAY_MS - offset
+    start = first_day * DAY_MS
     if cleaned.get("startts") is not None and cleaned["startts"] > start:
-        first_day = (cleaned["startts"] + offset) // DAY_MS
-        start = max(start, cleaned["startts"])
+        first_day = cleaned["startts"] // DAY_MS
+        start = cleaned["startts"]
     if last_day < first_day:
         return None
     days: dict[int, dict[str, int]] = {}
-    rows = queryset.filter(ts__gte=start, ts__lt=end).per_day_by_state_and_reason(offset_ms=offset)
-    for day, state, reason, n in rows:
+
+    def add(day: int, badge: str, n: int) -> None:
         counts = days.setdefault(day, {})
-        badge = badge_of(state, reason)
         counts[badge] = counts.get(badge, 0) + n
+
+    jobs = jobfilter.qs.filter(ts__gte=start, ts__lt=end)
+    first_whole, last_whole = -(-start // DAY_MS), end // DAY_MS - 1
+    if jobfilter.counted_by_counters() or (jobfilter.counted_by_days() and first_whole <= last_whole):
+        figures = jobfilter.day_figures((first_whole, last_whole)).filter(state__in=jobfilter.states)
+        for day, badge, n in figures.per_day_by_badge():
+            add(day, badge, n)
+        jobs = jobs.filter(Q(ts__lt=first_whole * DAY_MS) | Q(ts__gte=(last_whole + 1) * DAY_MS))
+        if start == first_whole * DAY_MS and end == (last_whole + 1) * DAY_MS:
+            return DailyFigures(first_day, last_day, days)
+    for day, state, reason, n in jobs.per_day_by_state_and_reason():
+        add(day, badge_of(state, reason), n)
     return DailyFigures(first_day, last_day, days)
 
 

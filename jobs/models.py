@@ -168,6 +168,10 @@ class JobQuerySet(models.QuerySet["Job", "Job"]):
         The caller shows "cap+" when the answer is above cap."""
         return self.order_by().values("pk")[: cap + 1].count()
 
+    def per_state(self) -> list[tuple[str, int]]:
+        """[(state, n)] of the matching jobs. Bound them first: this counts every one."""
+        return list(self.order_by().values_list("state").annotate(n=models.Count("pk")))
+
     def per_day_by_state(self, *, offset_ms: int = 0) -> list[tuple[int, str, int]]:
         """[(day, state, n)] with day = whole days since the epoch in a zone
         `offset_ms` ahead of UTC: the dashboard's jobs-per-day chart.
@@ -264,7 +268,9 @@ class Job(models.Model):
         ]
         indexes = [
             # list/count without a spider filter, and state=finished (97% of jobs).
-            models.Index(fields=["project", "-ts", "-id"], name="job_project_ts"),
+            # `state` last: a deep offset (`start=`) skips its rows in an
+            # index-only walk instead of visiting each skipped job's row.
+            models.Index(fields=["project", "-ts", "-id", "state"], name="job_project_ts"),
             # spider= filters, the spider summary, previous/next run of a spider.
             models.Index(fields=["project", "spider", "-ts", "-id"], name="job_spider_ts"),
             # state=pending/running/deleted, startjob's oldest pending job, live rows.
@@ -334,20 +340,22 @@ class JobCount(models.Model):
 
 class TagCountQuerySet(models.QuerySet["TagCount", "TagCount"]):
     def total(
-        self, project: Project, states: Iterable[str], tag: str, spider_ids: Iterable[int] | None = None
+        self, project: Project, states: Iterable[str], tag: str, spider_names: Iterable[str] | None = None
     ) -> int:
-        """Jobs of the project in `states` with `tag` (of those spiders): one
-        index range of the (project, tag, spider, state) constraint."""
+        """Jobs of the project in `states` with `tag` (of the named spiders):
+        one range of the (project, tag, spider, state) constraint's index."""
         counts = self.filter(project=project, tag=tag, state__in=list(states))
-        if spider_ids is not None:
-            counts = counts.filter(spider_id__in=list(spider_ids))
+        if spider_names is not None:
+            counts = counts.filter(spider__name__in=spider_names)
         return counts.aggregate(total=models.Sum("n"))["total"] or 0
 
-    def by_state(self, project: Project, tag: str, spider_ids: Iterable[int] | None = None) -> dict[str, int]:
+    def by_state(
+        self, project: Project, tag: str, spider_names: Iterable[str] | None = None
+    ) -> dict[str, int]:
         """{state: jobs with `tag`} for every state, zeros included."""
         counts = self.filter(project=project, tag=tag)
-        if spider_ids is not None:
-            counts = counts.filter(spider_id__in=list(spider_ids))
+        if spider_names is not None:
+            counts = counts.filter(spider__name__in=spider_names)
         found = dict(counts.values_list("state").annotate(total=models.Sum("n")))
         return {state: found.get(state, 0) for state in STATES}
 
@@ -382,21 +390,27 @@ class DayCountQuerySet(models.QuerySet["DayCount", "DayCount"]):
         self,
         project: Project,
         states: Iterable[str],
-        spider_ids: Iterable[int] | None = None,
+        spider_names: Iterable[str] | None = None,
         outcomes: Iterable[str] | None = None,
     ) -> Self:
-        """The figures of the project in `states` (of those spiders; with
+        """The figures of the project in `states` (of the named spiders; with
         `outcomes`, finished jobs with those outcomes only)."""
         figures = self.filter(project=project, state__in=list(states))
-        if spider_ids is not None:
-            figures = figures.filter(spider_id__in=list(spider_ids))
+        if spider_names is not None:
+            figures = figures.filter(spider__name__in=spider_names)
         if outcomes is not None:
             figures = figures.filter(state=State.FINISHED, outcome__in=list(outcomes))
         return figures
 
-    def between(self, first_day: int, last_day: int) -> Self:
-        """Days first_day to last_day, both included (UTC days since the epoch)."""
-        return self.filter(day__gte=first_day, day__lte=last_day)
+    def between(self, first_day: int | None, last_day: int | None) -> Self:
+        """Days first_day to last_day, both included (UTC days since the
+        epoch; None: unbounded on that side)."""
+        figures = self
+        if first_day is not None:
+            figures = figures.filter(day__gte=first_day)
+        if last_day is not None:
+            figures = figures.filter(day__lte=last_day)
+        return figures
 
     def total(self) -> int:
         return self.aggregate(total=models.Sum("n"))["total"] or 0

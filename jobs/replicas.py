@@ -12,12 +12,15 @@
 """
 
 import logging
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from contextvars import ContextVar
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import MiddlewareNotUsed
-from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 
 from .jobq.auth import raw_key_from
 from .models import digest_of
@@ -27,6 +30,7 @@ log = logging.getLogger(__name__)
 REPLICA = "replica"
 PIN_COOKIE = "jobq_primary"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+CUT = "A stream was cut at JOBQ_STREAM_TIME_LIMIT=%s s: its client got a partial answer."
 
 # Where this request's reads go; the primary outside requests.
 reads_from: ContextVar[str] = ContextVar("jobq_reads_from", default=DEFAULT_DB_ALIAS)
@@ -49,22 +53,70 @@ class PrimaryReplicaRouter:
 
 
 def stream_reads(generate):
-    """Iterate generate() inside a transaction on the database this request
-    reads from. A streamed body is produced after the middleware is done, so
-    the choice is made now and carried along; the transaction lets
-    PostgreSQL send rows as it finds them (outside one, Django declares the
-    cursor WITH HOLD and PostgreSQL materialises every row first)."""
+    """Iterate generate() as the body of a streamed answer, on the database
+    this request reads from. A streamed body is produced after the middleware
+    is done, so the choice is made now and carried along.
+
+    - SQLite: no transaction. Django begins its transactions IMMEDIATE (the
+      write lock), and a client reading slowly would hold it to the last
+      byte; a single SELECT outside a transaction reads one WAL snapshot
+      and never blocks a writer.
+    - PostgreSQL: a transaction, which lets it send rows as it finds them
+      (outside one, Django declares the cursor WITH HOLD and PostgreSQL
+      materialises every row first), bounded by JOBQ_STREAM_TIME_LIMIT: a
+      reader that stalls that long has its connection ended by PostgreSQL
+      (idle_in_transaction_session_timeout), and the stream stops at the
+      limit, so no client keeps a snapshot open for good.
+
+    Past the limit the answer ends where it is, with a warning in the log."""
     alias = reads_from.get()
+    limit = settings.JOBQ_STREAM_TIME_LIMIT
 
     def run():
         token = reads_from.set(alias)
+        started = time.monotonic()
         try:
-            with transaction.atomic(using=alias):
-                yield from generate()
+            with read_transaction(alias, limit), closing(generate()) as items:
+                for item in items:
+                    yield item
+                    if time.monotonic() - started > limit:
+                        log.warning(CUT, limit)
+                        if connections[alias].vendor != "sqlite":
+                            # PostgreSQL may already have ended this idle
+                            # transaction: closing the cursor on it would fail.
+                            connections[alias].close()
+                        return
+        except DatabaseError:
+            if time.monotonic() - started <= limit:
+                raise
+            # The database ended it (statement_timeout or the idle limit) past the limit.
+            log.warning(CUT, limit)
         finally:
             reads_from.reset(token)
 
     return run()
+
+
+@contextmanager
+def read_transaction(alias: str = DEFAULT_DB_ALIAS, time_limit: int | None = None) -> Iterator[None]:
+    """Where a long read runs: a transaction on PostgreSQL (rows sent as found),
+    none on SQLite (a single SELECT reads one snapshot without the write lock
+    that Django's IMMEDIATE transactions take). `time_limit` seconds bound
+    PostgreSQL's statements and idle time inside it."""
+    connection = connections[alias]
+    if connection.vendor == "sqlite":
+        yield
+        return
+    with transaction.atomic(using=alias):
+        if time_limit is not None:
+            with connection.cursor() as cursor:
+                # Milliseconds; local to this transaction, the connection keeps its defaults.
+                cursor.execute(
+                    "SELECT set_config('idle_in_transaction_session_timeout', %s, true), "
+                    "set_config('statement_timeout', %s, true)",
+                    [str(time_limit * 1000)] * 2,
+                )
+        yield
 
 
 def _key_pin(request):

@@ -11,6 +11,12 @@ from django.utils import timezone
 COOKIE = "tz"
 UTC = datetime.UTC
 DAY_MS = 86_400_000
+# The times pages can show: 1970-01-01 to 9999-12-31 UTC, in milliseconds.
+# A stored time outside them (microseconds by mistake, any other int64, a row
+# written before the writes checked their times) reads as out of range
+# instead of failing the page.
+MIN_MS = 0
+MAX_MS = 253_402_300_799_999
 
 
 def zone_from_name(name: str) -> zoneinfo.ZoneInfo | None:
@@ -29,11 +35,24 @@ def zone_name(zone: datetime.tzinfo | None = None) -> str:
     return getattr(zone, "key", None) or str(zone)
 
 
-def local_datetime(ms: int, zone: datetime.tzinfo | None = None) -> datetime.datetime:
+def in_time_range(ms: int) -> bool:
+    """True for UTC milliseconds that a page can show as a date."""
+    return MIN_MS <= ms <= MAX_MS
+
+
+def local_datetime(ms: int, zone: datetime.tzinfo | None = None) -> datetime.datetime | None:
     """An aware datetime in the current zone for UTC milliseconds: the one
-    conversion that every page, partial and template tag uses."""
+    conversion that every page, partial and template tag uses. None for a
+    time outside MIN_MS..MAX_MS, or one the zone would carry past year 9999."""
     zone = zone or timezone.get_current_timezone()
-    return datetime.datetime.fromtimestamp(int(ms) / 1000, tz=UTC).astimezone(zone)
+    ms = int(ms)
+    if not in_time_range(ms):
+        return None
+    moment = datetime.datetime.fromtimestamp(ms // 1000, tz=UTC) + datetime.timedelta(milliseconds=ms % 1000)
+    try:
+        return moment.astimezone(zone)
+    except OverflowError:
+        return None
 
 
 def ms_from_local(value: datetime.datetime, zone: datetime.tzinfo | None = None) -> int:
@@ -41,12 +60,8 @@ def ms_from_local(value: datetime.datetime, zone: datetime.tzinfo | None = None)
     zone = zone or timezone.get_current_timezone()
     if timezone.is_naive(value):
         value = value.replace(tzinfo=zone)
-    return int(value.timestamp() * 1000)
-
-
-def utc_offset_ms(zone: datetime.tzinfo | None = None, at: datetime.datetime | None = None) -> int:
-    """The zone's current offset from UTC in milliseconds (the chart's days)."""
-    zone = zone or timezone.get_current_timezone()
-    at = at or datetime.datetime.now(UTC)
-    offset = at.astimezone(zone).utcoffset() or datetime.timedelta(0)
-    return int(offset.total_seconds() * 1000)
+    try:
+        return int(value.timestamp() * 1000)
+    except (OverflowError, ValueError):
+        # Year 1 or 9999 typed in a zone that carries it past datetime's range.
+        return MIN_MS - 1 if value.year < 1970 else MAX_MS + 1

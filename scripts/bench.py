@@ -1,251 +1,551 @@
 #!/usr/bin/env python
-"""Time the JobQ read API on a large synthetic project: `make bench`.
+"""jobq against raw PostgreSQL on one large project: `make bench`.
 
-Prints figures, never asserts them. Runs against the configured database
-(DATABASE_URL, else the local SQLite under var/), through Django's test
-client in-process, so it measures our code and the database, not a network.
+Prints one table and asserts nothing. The project (id 999000) lives in its
+own database, BENCH_DATABASE_URL (default postgres://root@127.0.0.1:5432/jobq_bench),
+migrated and generated with set-based SQL the first time, then reused while
+its job count matches BENCH_JOBS (200,000 by default):
 
-The project (id 999000 by default) is generated once with bulk inserts and
-exact counters, and reused while its job count matches --jobs:
+    make bench                              # 200,000 jobs
+    BENCH_JOBS=10000000 make bench          # the issue's 10 million
+    .venv/bin/python scripts/bench.py --repeat 30 --only list
 
-    .venv/bin/python scripts/bench.py                  # 200,000 jobs
-    .venv/bin/python scripts/bench.py --jobs 1000000 --repeat 30
-    .venv/bin/python scripts/bench.py --drop           # delete the bench project
+Each measure is timed over HTTP against the production server (gunicorn with
+jobqsite/gunicorn.conf.py, 2 workers) and, beside it, as the same work done
+by raw psycopg: the very SQL the request ran (captured from Django in this
+process), its rows encoded with orjson. The ratio is jobq's median over raw's.
 """
 
 import argparse
 import base64
+import http.client
+import multiprocessing
 import os
 import platform
-import random
+import secrets
+import shutil
+import signal
+import socket
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
-from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+DEFAULT_DATABASE = "postgres://root@127.0.0.1:5432/jobq_bench"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "jobqsite.settings")
-# A bench runs from a checkout, as the local run does (jobqsite/settings.py).
+# This process runs as the local run does (jobqsite/settings.py); the server it starts does not.
 os.environ.setdefault("JOBQ_LOCAL", "1")
-# Its requests are timed, not logged.
-os.environ.setdefault("ACCESS_LOG", "0")
+if __name__ == "__main__":
+    # The bench's own database, whatever DATABASE_URL the shell has.
+    os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE
+    os.environ["ACCESS_LOG"] = "0"
 
-import django
+import django  # noqa: E402
 
 django.setup()
-# WhiteNoise warns that collectstatic never ran: irrelevant to the API.
 warnings.filterwarnings("ignore", "No directory at", UserWarning)
 
-from django.db import connection, transaction  # noqa: E402
-from django.db.models import Sum  # noqa: E402
+import bench_data  # noqa: E402
+import orjson  # noqa: E402
+import psycopg  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
 
-from jobs.counts import adjust_counts  # noqa: E402
-from jobs.lifecycle import remember_tags  # noqa: E402
-from jobs.models import ApiKey, Job, JobCount, Project, Spider  # noqa: E402
+from jobs.models import ApiKey, Job  # noqa: E402
 
-DAY_MS = 24 * 3600 * 1000
-SPIDERS = 50
-# (tag, share of jobs): common to rare.
-TAGS = [("prod", 0.8), ("daily", 0.3), ("backfill", 0.02), ("rare", 0.001)]
-BATCH = 5000
+# One project per size (900,200,000 holds 200,000 jobs), so the 10M project
+# survives a run at the default size.
+PROJECT_BASE = 900_000_000
+PROJECT = PROJECT_BASE + 200_000
+IMPORT_PROJECT = PROJECT_BASE - 1
+DAY_MS = bench_data.DAY_MS
+BIN = Path(sys.executable).parent
 
 
-def log(message):
+def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-# --- the synthetic project -----------------------------------------------------
+def database_url() -> str:
+    """The URL of the database this process uses, for the server it starts."""
+    s = connection.settings_dict
+    user = s.get("USER") or ""
+    password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
+    at = f"{user}{password}@" if user else ""
+    return f"postgres://{at}{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
 
 
-def bench_jobs_count(project_id):
-    return JobCount.objects.filter(project_id=project_id).aggregate(n=Sum("n"))["n"] or 0
+def libpq_dsn() -> str:
+    s = connection.settings_dict
+    parts = {"dbname": s["NAME"], "user": s.get("USER"), "password": s.get("PASSWORD"),
+             "host": s.get("HOST") or "127.0.0.1", "port": s.get("PORT") or 5432}  # fmt: skip
+    return " ".join(f"{k}={v}" for k, v in parts.items() if v)
 
 
-def spider_sizes(total, rng):
-    """Skewed (Zipf-like) job counts for SPIDERS spiders, summing to total."""
-    weights = [1 / (rank + 1) ** 1.1 for rank in range(SPIDERS)]
-    scale = total / sum(weights)
-    sizes = [max(1, int(w * scale)) for w in weights]
-    sizes[0] += total - sum(sizes)
-    return sizes
+# --- the server -------------------------------------------------------------------
 
 
-def state_of(rng):
-    roll = rng.random()
-    if roll < 0.97:
-        return "finished"
-    if roll < 0.99:
-        return "deleted"
-    return "running" if roll < 0.995 else "pending"
+class Server:
+    """The production server on the bench database, in its own process group."""
+
+    def __init__(self, port: int, workers: int = 2):
+        self.port = port
+        self.log_path = Path(tempfile.gettempdir()) / f"bench-gunicorn-{port}.log"
+        base = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "TZ", "USER"}}
+        self.env = {
+            **base,
+            "DJANGO_SETTINGS_MODULE": "jobqsite.settings",
+            "DATABASE_URL": database_url(),
+            # This process's key: the session it signs in with is valid there.
+            "SECRET_KEY": settings.SECRET_KEY,
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "PORT": str(port),
+            "WEB_CONCURRENCY": str(workers),
+            "ACCESS_LOG": "0",
+        }
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> "Server":
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", self.port))
+            except OSError:
+                raise SystemExit(f"port {self.port} is taken (another bench?): pass --port") from None
+        if not (ROOT / "staticfiles" / "staticfiles.json").exists():
+            subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+                           cwd=ROOT, env=self.env, check=True)  # fmt: skip
+        log_file = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [str(BIN / "gunicorn"), "-c", "jobqsite/gunicorn.conf.py"],
+            cwd=ROOT, env=self.env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        log_file.close()
+        for _ in range(600):
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+                conn.request("GET", "/healthz")
+                conn.getresponse().read()
+                return self
+            except OSError:
+                if self.process.poll() is not None:
+                    break
+                time.sleep(0.1)
+        self.__exit__()
+        raise SystemExit(f"gunicorn did not start: see {self.log_path}")
+
+    def __exit__(self, *exc) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def worker_rss_mb(self) -> int:
+        """The largest worker's peak RSS (VmHWM), in MB."""
+        assert self.process
+        children = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True)
+        peaks = []
+        for child in children.stdout.split():
+            status = Path(f"/proc/{child}/status").read_text()
+            peaks.append(int(status.split("VmHWM:")[1].split()[0]))
+        return max(peaks, default=0) // 1024
 
 
-def generate(project_id, total, seed=1):
-    """A fresh project of `total` jobs over a year, bulk-inserted in batches;
-    each batch adds its exact counts in the same transaction."""
-    rng = random.Random(seed)
-    Project.objects.filter(pk=project_id).delete()
-    project = Project.objects.create(pk=project_id, name="bench", last_spider_number=SPIDERS)
-    spiders = Spider.objects.bulk_create(
-        [Spider(project=project, number=n, name=f"spider{n:02d}") for n in range(1, SPIDERS + 1)]
-    )
-    sizes = spider_sizes(total, rng)
-    now = int(time.time() * 1000)
-    start = now - 365 * DAY_MS
-    started = time.monotonic()
-    rows, written = [], 0
-    for spider, size in zip(spiders, sizes, strict=True):
-        # Job numbers grow with time within a spider.
-        for number, ts in enumerate(sorted(rng.randint(start, now) for _ in range(size)), start=1):
-            state = state_of(rng)
-            tags = [tag for tag, share in TAGS if rng.random() < share]
-            items = rng.randint(0, 5000)
-            job = Job(
-                project_id=project_id,
-                spider_id=spider.pk,
-                number=number,
-                key=f"{project_id}/{spider.number}/{number}",
-                state=state,
-                ts=ts,
-                pending_time=ts - 60_000,
-                running_time=None if state == "pending" else ts - 50_000,
-                finished_time=ts if state in ("finished", "deleted") else None,
-                deleted_time=ts if state == "deleted" else None,
-                tags=tags,
-                close_reason="finished" if state in ("finished", "deleted") else None,
-                items=items,
-                pages=items + rng.randint(1, 100),
-                errors=rng.choice([None, None, None, 1]),
-                version="1.0",
-                scrapystats={"item_scraped_count": items},
-            )
-            rows.append(job)
-            if len(rows) >= BATCH:
-                written += write(rows)
-                rows = []
-                sys.stderr.write(f"\r  {written:,} / {total:,} jobs written…")
-        Spider.objects.filter(pk=spider.pk).update(last_job_number=size)
-    written += write(rows)
-    remember_tags((project_id, tag) for tag, _ in TAGS)
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE jobs_job")
-    log(f"\r  {written:,} jobs in {time.monotonic() - started:.1f} s      ")
+# --- timing -------------------------------------------------------------------------
 
 
-@transaction.atomic
-def write(rows):
-    Job.objects.bulk_create(rows, batch_size=1000)
-    adjust_counts(Counter((job.project_id, job.spider_id, job.state) for job in rows))
-    return len(rows)
-
-
-# --- timing ---------------------------------------------------------------------
-
-
-def percentile(values, share):
+def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def timed(client, path, repeat):
-    """(body, [seconds]) of `repeat` requests after one warm-up."""
+class Http:
+    """One keep-alive connection, as a client library holds it."""
 
-    def once():
+    def __init__(self, port: int, headers: dict[str, str]):
+        self.port, self.headers = port, headers
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+
+    def get(self, path: str) -> tuple[int, bytes, float, float]:
+        """(status, body, seconds to the first byte, seconds in all)."""
         started = time.perf_counter()
+        try:
+            self.conn.request("GET", path, headers=self.headers)
+            response = self.conn.getresponse()
+        except (http.client.HTTPException, OSError):
+            self.conn.close()
+            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
+            self.conn.request("GET", path, headers=self.headers)
+            response = self.conn.getresponse()
+        first = response.read1(65536)
+        first_byte = time.perf_counter() - started
+        body = first + response.read()
+        return response.status, body, first_byte, time.perf_counter() - started
+
+
+def http_times(client: Http, path: str, repeat: int) -> tuple[bytes, list[float], list[float]]:
+    status, body, _, _ = client.get(path)  # warm-up
+    if status not in (200, 404):
+        raise SystemExit(f"{path} answered {status}: {body[:300]!r}")
+    totals, firsts = [], []
+    for _ in range(repeat):
+        _, body, first, total = client.get(path)
+        totals.append(total)
+        firsts.append(first)
+    return body, totals, firsts
+
+
+def captured_sql(client: Client, path: str) -> list[str]:
+    """The SELECTs a request runs, as sent (client-side binding: values inlined)."""
+    with CaptureQueriesContext(connection) as captured:
         response = client.get(path)
-        body = b"".join(response.streaming_content) if response.streaming else response.content
-        elapsed = time.perf_counter() - started
-        if response.status_code != 200:
-            raise SystemExit(f"{path} answered {response.status_code}: {body[:200]!r}")
-        return body, elapsed
+        if response.streaming:
+            next(iter(response.streaming_content), b"")
+            response.close()
+        else:
+            assert response.status_code == 200, (path, response.status_code, response.content[:300])
+    sqls = [q["sql"] for q in captured.captured_queries]
+    return [sql for sql in sqls if sql.lstrip().upper().startswith(("SELECT", "WITH"))]
+
+
+def raw_times(raw: psycopg.Connection, sqls: list[str], repeat: int) -> list[float]:
+    """Seconds to run every statement and encode its rows with orjson."""
+
+    def once() -> float:
+        started = time.perf_counter()
+        with raw.cursor() as cursor:
+            for sql in sqls:
+                cursor.execute(sql.encode())
+                orjson.dumps(cursor.fetchall(), default=str)
+        return time.perf_counter() - started
 
     once()
-    results = [once() for _ in range(repeat)]
-    return results[0][0], [elapsed for _, elapsed in results]
+    return [once() for _ in range(repeat)]
 
 
-def cases(project_id):
-    p = f"/jobq/{project_id}"
-    biggest, small = "spider01", f"spider{SPIDERS:02d}"
+def raw_stream(raw: psycopg.Connection, sql: str) -> tuple[int, float, float]:
+    """(rows, seconds to the first row, seconds in all) of a server-side cursor,
+    each row encoded as one orjson line."""
+    started = time.perf_counter()
+    first, rows = None, 0
+    with raw.transaction(), raw.cursor(name="bench") as cursor:
+        cursor.itersize = 5000
+        cursor.execute(sql.encode())
+        while batch := cursor.fetchmany(5000):
+            if first is None:
+                first = time.perf_counter() - started
+            for row in batch:
+                orjson.dumps(row, default=str)
+            rows += len(batch)
+    return rows, first or 0.0, time.perf_counter() - started
+
+
+def _hammer(args: tuple[int, dict[str, str], str, float]) -> int:
+    port, headers, path, seconds = args
+    client = Http(port, headers)
+    done, stop = 0, time.perf_counter() + seconds
+    while time.perf_counter() < stop:
+        client.get(path)
+        done += 1
+    return done
+
+
+def throughput(port: int, headers: dict[str, str], path: str, clients: int, seconds: float) -> float:
+    """Requests per second of `clients` processes, each one request at a time."""
+    with multiprocessing.get_context("fork").Pool(clients) as pool:
+        pool.map(_hammer, [(port, headers, path, 0.5)] * clients)  # warm-up
+        started = time.perf_counter()
+        done = sum(pool.map(_hammer, [(port, headers, path, seconds)] * clients))
+        return done / (time.perf_counter() - started)
+
+
+# --- the table -----------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    measure: str
+    jobq: str
+    jobq_p95: str
+    raw: str
+    ratio: str
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.1f} ms"
+
+
+def print_table(rows: list[Row]) -> None:
+    header = Row("measure", "jobq p50", "jobq p95", "raw psycopg p50", "ratio")
+    widths = [max(len(getattr(r, f)) for r in [header, *rows]) for f in Row.__dataclass_fields__]
+    for row in [header, None, *rows]:
+        if row is None:
+            print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+            continue
+        cells = [getattr(row, f).ljust(w) for f, w in zip(Row.__dataclass_fields__, widths, strict=True)]
+        print("| " + " | ".join(cells) + " |")
+
+
+# --- the measures --------------------------------------------------------------------
+
+
+def newest_key(offset: int, **filters) -> str | None:
+    jobs = Job.objects.for_project(PROJECT).filter(**filters).newest_first()
+    return jobs.values_list("key", flat=True)[offset : offset + 1].first()
+
+
+def api_cases(total: int) -> list[tuple[str, str]]:
+    p = f"/jobq/{PROJECT}"
     now = int(time.time() * 1000)
-    window = f"startts={now - 200 * DAY_MS}&endts={now - 193 * DAY_MS}"
-    # A key about 1,000 jobs from the newest, for stop=.
-    stop = (
-        Job.objects.for_project(project_id).filter(state="finished").newest_first()
-        .values_list("key", flat=True)[1000:1001].first()
-    )  # fmt: skip
-    listing = [
-        ("list: no filter", f"{p}/list?count=100"),
-        (f"list: spider={biggest}", f"{p}/list?count=100&spider={biggest}"),
-        (f"list: spider={small}", f"{p}/list?count=100&spider={small}"),
-        ("list: state=running", f"{p}/list?count=100&state=running"),
-        ("list: has_tag=rare", f"{p}/list?count=100&has_tag=rare"),
-        ("list: has_tag=prod", f"{p}/list?count=100&has_tag=prod"),
-        ("list: lacks_tag=prod", f"{p}/list?count=100&lacks_tag=prod"),
-        ("list: startts/endts week", f"{p}/list?count=100&{window}"),
-        ("list: stop=<1000th key>", f"{p}/list?count=2000&stop={stop}"),
-        ("list: start=50000", f"{p}/list?count=100&start=50000"),
+    week = f"startts={now - 200 * DAY_MS}&endts={now - 193 * DAY_MS}"
+    cases = [
+        ("list-100: no filter", f"{p}/list?count=100"),
+        ("list-100: spider=spider01", f"{p}/list?count=100&spider=spider01"),
+        ("list-100: spider=spider50", f"{p}/list?count=100&spider=spider50"),
+        ("list-100: state=running", f"{p}/list?count=100&state=running"),
+        ("list-100: has_tag=rare", f"{p}/list?count=100&has_tag=rare"),
+        ("list-100: has_tag=prod", f"{p}/list?count=100&has_tag=prod"),
+        ("list-100: lacks_tag=prod", f"{p}/list?count=100&lacks_tag=prod"),
+        ("list-100: one week", f"{p}/list?count=100&{week}"),
+        (
+            "list-100: spider+state+has_tag",
+            f"{p}/list?count=100&spider=spider02&state=finished&has_tag=daily",
+        ),
         ("count: no filter", f"{p}/count"),
-        (f"count: spider={small}", f"{p}/count?spider={small}"),
-        ("count: state=running", f"{p}/count?state=running"),
-        ("count: has_tag=rare", f"{p}/count?has_tag=rare"),
+        ("count: spider=spider50&state=running", f"{p}/count?spider=spider50&state=running"),
         ("count: has_tag=prod", f"{p}/count?has_tag=prod"),
-        ("count: startts/endts week", f"{p}/count?{window}"),
+        ("count: lacks_tag=prod", f"{p}/count?lacks_tag=prod"),
+        ("count: has_tag=rare&spider=spider01", f"{p}/count?has_tag=rare&spider=spider01"),
+        ("count: one week", f"{p}/count?{week}"),
+        ("count: has_tag=backfill&lacks_tag=prod", f"{p}/count?has_tag=backfill&lacks_tag=prod"),
     ]
-    return listing
+    for start in (100_000, 1_000_000):
+        if start < total:
+            cases.append((f"list-100: start={start:,}", f"{p}/list?count=100&start={start}"))
+    return cases
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--jobs", type=int, default=200_000, help="jobs in the bench project")
-    parser.add_argument("--project", type=int, default=999_000, help="the bench project's id")
-    parser.add_argument("--repeat", type=int, default=15, help="timed requests per case")
-    parser.add_argument("--stream", type=int, default=100_000, help="lines for the streaming case")
-    parser.add_argument("--drop", action="store_true", help="delete the bench project and stop")
-    args = parser.parse_args()
+def page_cases(total: int) -> list[tuple[str, str]]:
+    base = f"/p/{PROJECT}/"
+    job = Job.objects.for_project(PROJECT).filter(state="finished").newest_first().select_related("spider")
+    detail = job.first()
+    cases = [
+        ("dashboard: no filter", base),
+        ("dashboard: has_tag=backfill", f"{base}?has_tag=backfill"),
+        ("dashboard: state=running", f"{base}?state=running"),
+        ("dashboard: spider=spider01", f"{base}?spider=spider01"),
+    ]
+    # Page 1,000 where the project has one (a tiny one: about its middle page).
+    page = min(1000, max(2, total // 100))
+    deep = newest_key(50 * (page - 1) - 1, state="finished")
+    cases.append((f"dashboard: keyset page {page:,}", f"{base}?before={deep}"))
+    cases += [
+        ("dashboard: the chart", f"{base}chart"),
+        ("job detail page", f"/p/{PROJECT}/job/{detail.spider.number}/{detail.number}/"),
+        ("admin changelist: state=finished", f"/admin/jobs/job/?project={PROJECT}&state=finished"),
+    ]
+    admin_page = min(1000, max(2, total // 200))
+    cases.append((f"admin changelist: page {admin_page:,}",
+                  f"/admin/jobs/job/?project={PROJECT}&state=finished&p={admin_page - 1}"))  # fmt: skip
+    return cases
 
-    if args.drop:
-        Project.objects.filter(pk=args.project).delete()
-        log(f"Project {args.project} deleted.")
-        return
-    have = bench_jobs_count(args.project)
-    if have != args.jobs:
-        log(f"Generating project {args.project} with {args.jobs:,} jobs (it has {have:,})…")
-        generate(args.project, args.jobs)
-    else:
-        log(f"Reusing project {args.project} ({have:,} jobs).")
 
-    key, raw = ApiKey.generate(projects=[args.project], name="bench", read_only=True)
-    token = base64.b64encode(f"{raw}:".encode()).decode()
-    client = Client(HTTP_AUTHORIZATION=f"Basic {token}", HTTP_HOST="localhost")
+def measure_requests(
+    rows: list[Row], cases, client: Http, inproc: Client, raw: psycopg.Connection, repeat: int
+) -> None:
+    for name, path in cases:
+        _, totals, _ = http_times(client, path, repeat)
+        sqls = captured_sql(inproc, path)
+        raws = raw_times(raw, sqls, repeat)
+        p50, raw50 = statistics.median(totals), statistics.median(raws)
+        rows.append(Row(name, ms(p50), ms(percentile(totals, 0.95)),
+                        f"{ms(raw50)} ({len(sqls)} queries)", f"{p50 / raw50:.1f}×"))  # fmt: skip
+        log(f"  {name}: {ms(p50)}")
+
+
+def measure_throughput(rows: list[Row], port: int, headers: dict[str, str], seconds: float) -> None:
+    listing = throughput(port, headers, f"/jobq/{PROJECT}/list?count=100", 4, seconds)
+    nothing = throughput(port, headers, "/no-such-page", 4, seconds)
+    rows.append(Row("list-100 throughput, 4 clients", f"{listing:,.0f} req/s", "",
+                    f"no-database 404: {nothing:,.0f} req/s", f"{listing / nothing:.2f}"))  # fmt: skip
+
+
+def measure_stream(
+    rows: list[Row], server: Server, client: Http, inproc: Client, raw: psycopg.Connection, lines: int
+) -> None:
+    path = f"/jobq/{PROJECT}/list?count={lines}"
+    runs = []
+    for _ in range(3):
+        _, body, first, total = client.get(path)
+        runs.append((body.count(b"\n"), first, total))
+    got, first, total = sorted(runs, key=lambda run: run[2])[1]
+    sql = captured_sql(inproc, path)[-1]
+    raw_rows, raw_first, raw_total = sorted((raw_stream(raw, sql) for _ in range(3)), key=lambda r: r[2])[1]
+    rate, raw_rate = got / total, raw_rows / raw_total
+    rows.append(Row(f"stream {got:,} lines: rows/s", f"{rate:,.0f}/s", "",
+                    f"{raw_rate:,.0f}/s", f"{rate / raw_rate:.2f}"))  # fmt: skip
+    rows.append(Row("stream: first byte", ms(first), "", ms(raw_first), f"{first / raw_first:.1f}×"))
+    rows.append(Row("stream: largest worker peak RSS", f"{server.worker_rss_mb()} MB", "", "", ""))
+
+
+def measure_import(rows: list[Row], raw: psycopg.Connection, count: int) -> None:
+    """import_jobs of `count` jobs copied from the bench project into another."""
+    bench_data.clear(IMPORT_PROJECT)
+    since = Job.objects.for_project(PROJECT).newest_first().values_list("ts", flat=True)[count - 1]
+    with tempfile.TemporaryDirectory() as tmp:
+        exported = Path(tmp) / "exported.jsonl"
+        call_command("export_jobs", project=PROJECT, startts=str(since), output=str(exported), verbosity=0)
+        with (
+            exported.open("rb") as lines,
+            tempfile.NamedTemporaryFile("wb", suffix=".jsonl", delete=False) as out,
+        ):
+            for line in lines:
+                job = orjson.loads(line)
+                job["key"] = job["key"].replace(f"{PROJECT}/", f"{IMPORT_PROJECT}/", 1)
+                job["project"] = IMPORT_PROJECT
+                out.write(orjson.dumps(job) + b"\n")
+    env = {**os.environ, "DATABASE_URL": database_url()}
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "manage.py", "import_jobs", "-v0", out.name],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    elapsed = time.perf_counter() - started
+    os.unlink(out.name)
+    bench_data.clear(IMPORT_PROJECT)
+    rows.append(Row(f"import_jobs, {count:,} jobs", f"{count / elapsed:,.0f} jobs/s", "", "", ""))
+
+
+_AUTH: dict[int, str] = {}
+
+
+def _auth_header(project: int) -> str:
+    return _AUTH[project]
+
+
+# From the click on a state chip to the frame after htmx settled the new listing.
+CHIP_CLICK = """(state) => new Promise((resolve) => {
+    const chip = document.querySelector(`#filters input[name=state][value=${state}]`);
+    document.body.addEventListener("htmx:afterSettle", () => {
+        requestAnimationFrame(() => setTimeout(() => resolve(performance.now() - started)));
+    }, {once: true});
+    const started = performance.now();
+    chip.click();
+})"""
+
+
+def browser_chip(rows: list[Row], port: int, cookie: str, repeat: int) -> None:
+    """Toggle the `running` state chip in Chromium, `repeat` times."""
+    name = "browser: state chip click → rows painted"
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     try:
-        print(
-            f"jobq bench: {connection.vendor}, {args.jobs:,} jobs in project {args.project}, "
-            f"Python {platform.python_version()}, Django {django.get_version()}, "
-            f"{args.repeat} runs per case (median, p95)"
-        )
-        print(f"{'case':34} {'rows':>8} {'median ms':>10} {'p95 ms':>9} {'rows/s':>11}")
-        stream_case = (
-            f"list: stream {args.stream:,} lines",
-            f"/jobq/{args.project}/list?count={args.stream}",
-        )
-        for name, path in [*cases(args.project), stream_case]:
-            repeat = max(3, args.repeat // 5) if name.startswith("list: stream") else args.repeat
-            body, times = timed(client, path, repeat)
-            median = statistics.median(times)
-            if name.startswith("list"):
-                rows = body.count(b"\n")
-                rate = f"{rows / median:,.0f}"
-            else:
-                rows, rate = int(body), ""  # the count answered
-            print(
-                f"{name:34} {rows:>8,} {median * 1000:>10.1f} {percentile(times, 0.95) * 1000:>9.1f} {rate:>11}"
-            )
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        rows.append(Row(name, "not measured: no Playwright", "", "", ""))
+        return
+    if chromium is None:
+        rows.append(Row(name, "not measured: no chromium (apt-get install chromium)", "", "", ""))
+        return
+    cookie_name, cookie_value = cookie.split("=", 1)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        context = browser.new_context()
+        context.add_cookies([{"name": cookie_name, "value": cookie_value, "url": f"http://127.0.0.1:{port}"}])
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{port}/p/{PROJECT}/", wait_until="networkidle")
+        page.evaluate(CHIP_CLICK, "running")  # warm-up, there and back
+        page.evaluate(CHIP_CLICK, "running")
+        times = [page.evaluate(CHIP_CLICK, "running") / 1000 for _ in range(repeat)]
+        browser.close()
+    rows.append(Row(name, ms(statistics.median(times)), ms(percentile(times, 0.95)), "", ""))
+
+
+def run(args: argparse.Namespace) -> None:
+    if connection.vendor != "postgresql":
+        raise SystemExit("The benchmark runs on PostgreSQL: set BENCH_DATABASE_URL to a postgres:// URL.")
+    call_command("migrate", verbosity=0)
+    have = bench_data.jobs_in(PROJECT)
+    if have != args.jobs:
+        log(f"Generating project {PROJECT} with {args.jobs:,} jobs (it has {have:,})…")
+        bench_data.generate(PROJECT, args.jobs)
+    else:
+        log(f"Reusing project {PROJECT} ({have:,} jobs).")
+
+    key, raw_key = ApiKey.generate(projects=[PROJECT], name="bench", read_only=True)
+    _AUTH[PROJECT] = "Basic " + base64.b64encode(f"{raw_key}:".encode()).decode()
+    user = get_user_model().objects.create_superuser(f"bench-{secrets.token_hex(4)}", "", None)
+    rows: list[Row] = []
+    started = time.monotonic()
+    try:
+        with Server(args.port) as server, psycopg.connect(libpq_dsn(), autocommit=True) as raw:
+            api = Http(args.port, {"Authorization": _AUTH[PROJECT], "Host": "127.0.0.1"})
+            inproc_api = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=_AUTH[PROJECT])
+            wanted: Callable[[str], bool] = lambda part: not args.only or part in args.only  # noqa: E731
+            if wanted("list"):
+                measure_requests(rows, api_cases(args.jobs), api, inproc_api, raw, args.repeat)
+                measure_throughput(rows, args.port, api.headers, args.seconds)
+            if wanted("stream"):
+                measure_stream(rows, server, api, inproc_api, raw, min(args.stream, args.jobs))
+            if wanted("pages") or wanted("browser"):
+                inproc_pages = Client(HTTP_HOST="127.0.0.1")
+                inproc_pages.force_login(user)
+                cookie = f"{settings.SESSION_COOKIE_NAME}={inproc_pages.cookies[settings.SESSION_COOKIE_NAME].value}"
+                pages = Http(args.port, {"Cookie": cookie, "Host": "127.0.0.1"})
+                if wanted("pages"):
+                    measure_requests(rows, page_cases(args.jobs), pages, inproc_pages, raw, args.repeat)
+                if wanted("browser"):
+                    browser_chip(rows, args.port, cookie, args.repeat)
+            if wanted("import"):
+                measure_import(rows, raw, min(args.import_jobs, args.jobs))
     finally:
         key.delete()
+        user.delete()
+    load = os.getloadavg()[0]
+    print(
+        f"jobq bench: {args.jobs:,} jobs in project {PROJECT}, PostgreSQL "
+        f"{connection.cursor().connection.info.server_version // 10000}, gunicorn 2 workers, "
+        f"Python {platform.python_version()}, Django {django.get_version()}, "
+        f"{args.repeat} requests per measure, load {load:.1f}, {time.monotonic() - started:.0f} s"
+    )
+    print_table(rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=int(os.environ.get("BENCH_JOBS", 200_000)))
+    parser.add_argument("--repeat", type=int, default=30, help="timed requests per measure")
+    parser.add_argument("--stream", type=int, default=1_000_000, help="lines of the streamed list")
+    parser.add_argument("--seconds", type=float, default=5, help="length of each throughput run")
+    parser.add_argument("--import-jobs", type=int, default=20_000, help="jobs that import_jobs loads")
+    parser.add_argument("--port", type=int, default=8431)
+    parser.add_argument("--only", action="append", choices=["list", "stream", "pages", "browser", "import"])
+    parser.add_argument("--generate-only", action="store_true", help="make the project, measure nothing")
+    args = parser.parse_args(argv)
+    global PROJECT
+    PROJECT = PROJECT_BASE + args.jobs
+    if args.generate_only:
+        call_command("migrate", verbosity=0)
+        if bench_data.jobs_in(PROJECT) != args.jobs:
+            bench_data.generate(PROJECT, args.jobs)
+        return
+    run(args)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,9 @@ import pytest
 import requests
 from scrapinghub import ScrapinghubClient
 
+from jobs import spidernames
+
+from .counting import assert_counts_exact
 from .factories import make_key, make_project, make_user
 
 
@@ -10,6 +13,12 @@ def _no_shub_env(monkeypatch):
     # scrapinghub >= 2.9 lets these override the endpoint we pass.
     for name in ("SHUB_JOBQ", "SHUB_STORAGE", "SH_APIKEY", "SHUB_APIKEY", "SHUB_JOBAUTH"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_spider_names():
+    # Each test's rolled-back database may reuse spider ids under other names.
+    spidernames.forget_all()
 
 
 @pytest.fixture
@@ -115,8 +124,14 @@ def outsider(db, other_project):
 
 @pytest.fixture
 def staff(db):
-    """Staff, member of nothing: sees every project."""
+    """Staff (may use the admin), member of nothing: sees no project."""
     return make_user("staff", is_staff=True)
+
+
+@pytest.fixture
+def superuser(db):
+    """A superuser, member of nothing: sees every project."""
+    return make_user("root", is_staff=True, is_superuser=True)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -126,3 +141,24 @@ def _fast_password_hashing():
 
     with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _counters_exact_after_each_test(request):
+    """Every test that touches the database ends with its counters (per
+    state, tag and day) equal to what count(*) finds: whatever path wrote
+    the jobs. A test that breaks counters on purpose is marked
+    `counters_unchecked`."""
+    names = request.fixturenames
+    database = next((name for name in ("transactional_db", "db") if name in names), None)
+    marker = request.node.get_closest_marker("django_db")
+    if database is None and marker is not None:
+        transaction = marker.kwargs.get("transaction") or (marker.args and marker.args[0])
+        database = "transactional_db" if transaction else "db"
+    if database is None or request.node.get_closest_marker("counters_unchecked"):
+        yield
+        return
+    # Asked for here, the database fixture outlives this check.
+    request.getfixturevalue(database)
+    yield
+    assert_counts_exact()

@@ -10,9 +10,10 @@ from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.utils import timezone
 
-from ..formatting import TIME_FORMAT
+from ..access import visible_projects
+from ..formatting import local_time
 from ..keys import INT64_MAX, parse_job_key
-from ..models import Job, Project, Spider
+from ..models import Job, Spider
 from ..timezones import local_datetime
 from .counting import counted_jobs
 
@@ -20,14 +21,14 @@ UTC = datetime.UTC
 
 
 def ms_to_datetime(ms):
-    """The admin shows UTC, like its date drill-down."""
+    """The admin shows UTC, like its date drill-down (None for no time, or
+    one that is not a date)."""
     return None if ms is None else local_datetime(ms, UTC)
 
 
 def format_ms(ms):
     """Milliseconds since the epoch as a readable UTC time."""
-    moment = ms_to_datetime(ms)
-    return "—" if moment is None else moment.strftime(TIME_FORMAT)
+    return "—" if ms is None else local_time(ms, UTC)
 
 
 def datetime_to_ms(moment):
@@ -51,7 +52,8 @@ def chosen_project_id(request):
             try:
                 value = parse_job_key(request.GET.get("q", "").strip()).project_id
             except ValueError:
-                value = Project.objects.order_by("pk").values_list("pk", flat=True).first()
+                projects = visible_projects(request.user).order_by("pk")
+                value = projects.values_list("pk", flat=True).first()
         try:
             request._admin_project_id = None if value is None else int64(value)
         except ValueError:
@@ -66,7 +68,7 @@ class ProjectFilter(admin.SimpleListFilter):
     parameter_name = "project"
 
     def lookups(self, request, model_admin):
-        return [(str(p.pk), str(p)) for p in Project.objects.order_by("pk")]
+        return [(str(p.pk), str(p)) for p in visible_projects(request.user).order_by("pk")]
 
     def value(self):
         chosen = chosen_project_id(self.request)
@@ -229,7 +231,8 @@ class DateDrillDown(admin.SimpleListFilter):
         project_id = chosen_project_id(self.request)
         this_year = timezone.now().year
         oldest = Job.objects.filter(project_id=project_id).order_by("ts").values_list("ts", flat=True).first()
-        first = ms_to_datetime(oldest).year if oldest is not None else this_year
+        moment = ms_to_datetime(oldest)
+        first = this_year if moment is None else moment.year
         first = max(first, this_year - self.max_years + 1)
         return [Period(year) for year in range(this_year, first - 1, -1)]
 

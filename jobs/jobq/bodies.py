@@ -9,17 +9,23 @@ whole request (400, "line N: …").
 import json
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 
 from ..jobmeta import MetadataError, loads_strict
 from ..lifecycle import LifecycleError
 from .errors import ApiError, invalid, too_large
 
+# Bytes read from the request stream at a time.
+READ_CHUNK = 64 * 1024
+
 
 def read_body(request: HttpRequest) -> bytes:
-    """The raw body, refused with 413 when it is over JOBQ_MAX_BODY_BYTES:
-    by its announced length before reading, and by its real length after."""
+    """The raw body, read from the stream with the API's own limit,
+    JOBQ_MAX_BODY_BYTES (413 past it): by its announced length before
+    reading, and by what really comes. Django's DATA_UPLOAD_MAX_MEMORY_SIZE,
+    the pages' smaller limit, does not apply here."""
+    if hasattr(request, "_body"):
+        return request._body
     limit = settings.JOBQ_MAX_BODY_BYTES
     try:
         announced = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -27,13 +33,23 @@ def read_body(request: HttpRequest) -> bytes:
         announced = 0
     if announced > limit:
         raise too_large(limit)
-    try:
-        body = request.body
-    except RequestDataTooBig:
-        raise too_large(limit) from None
-    if len(body) > limit:
-        raise too_large(limit)
+    chunks, size = [], 0
+    while chunk := request.read(min(READ_CHUNK, limit + 1 - size)):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+    body = b"".join(chunks)
+    # Where HttpRequest.body keeps it: later reads of request.body (or of this
+    # function, for the cross-site check and then the view) see the same bytes.
+    request._body = body
     return body
+
+
+def too_many_lines(limit: int) -> ApiError:
+    return ApiError(
+        413, "too_large", f"The request has more than {limit} lines; send them in several requests."
+    )
 
 
 def parse_json(text: str, where: str) -> object:
@@ -48,11 +64,15 @@ def parse_json(text: str, where: str) -> object:
 
 
 def body_lines(body: bytes) -> list[tuple[int, object]]:
-    """[(line number, JSON value)] of a JSON Lines body; blank lines skipped."""
-    lines = []
+    """[(line number, JSON value)] of a JSON Lines body; blank lines skipped.
+    At most JOBQ_MAX_BODY_LINES lines (413), counted before each is parsed."""
+    limit = settings.JOBQ_MAX_BODY_LINES
+    lines: list[tuple[int, object]] = []
     for number, raw in enumerate(body.split(b"\n"), start=1):
         if not raw.strip():
             continue
+        if len(lines) == limit:
+            raise too_many_lines(limit)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:

@@ -17,9 +17,11 @@ from ..filters import JobFilter, ListParamsForm
 from ..jobmeta import MAX_TEXT, columns_for, dumps_line, list_line, now_ms
 from ..models import STATES, Job, JobCount, JobQuerySet, Project, Spider, State
 from ..replicas import stream_reads
+from ..spidernames import spider_names
 from .auth import ApiRequest, jobq_endpoint, project_for
+from .crosssite import refuse_browser_signals
 from .errors import bad_parameter, forbidden
-from .responses import json_response, jsonlines_response
+from .responses import batched, json_response, jsonlines_response
 
 DEFAULT_LIST_COUNT = 1000
 DEFAULT_SUMMARY_COUNT = 5
@@ -81,8 +83,10 @@ def stream_lines(
         return [dumps_line(list_line(row, spider_names, now, jobmeta)) for row in rows]
 
     def generate() -> Iterator[bytes]:
-        for row in rows.iterator(chunk_size=2000):
-            yield dumps_line(list_line(row, spider_names, now, jobmeta))
+        lines = (
+            dumps_line(list_line(row, spider_names, now, jobmeta)) for row in rows.iterator(chunk_size=2000)
+        )
+        yield from batched(lines)
 
     return stream_reads(generate)
 
@@ -120,7 +124,7 @@ def jobq_list(request: ApiRequest, project_id: int) -> HttpResponseBase:
     rows = window(queryset, start=params["start"] or 0, count=count).values(*columns_for(jobmeta))
     stream = count > STREAM_ABOVE
     return jsonlines_response(
-        stream_lines(rows, Spider.objects.names(project), jobmeta, stream=stream), stream=stream
+        stream_lines(rows, spider_names(project), jobmeta, stream=stream), stream=stream
     )
 
 
@@ -140,7 +144,7 @@ def summary_lines(
     start = params["start"] or 0
     jobmeta = params["jobmeta"]
     counts = JobCount.objects.by_state(project, spider)
-    names = Spider.objects.names(project)
+    names = spider_names(project)
     now = now_ms()
     jobs = Job.objects.for_project(project)
     if spider is not None:
@@ -191,7 +195,7 @@ def jobq_jobsummary(request: ApiRequest, project_id: int) -> HttpResponseBase:
         row["key"]: row
         for row in Job.objects.for_project(project).filter(key__in=keys).values(*columns_for(jobmeta))
     }
-    names = Spider.objects.names(project)
+    names = spider_names(project)
     now = now_ms()
     return jsonlines_response(
         [dumps_line(list_line(rows[key], names, now, jobmeta)) for key in keys if key in rows]
@@ -207,6 +211,8 @@ def spider_id(request: ApiRequest, project_id: int, name: str) -> HttpResponse:
     if request.GET.get("create") in ("1", "true", "True"):
         if request.api_key.read_only:
             raise forbidden("This API key is read-only.")
+        # A write by GET: an image on another site's page could ask for it.
+        refuse_browser_signals(request)
         return json_response(Spider.objects.ensure(project, name).number)
     number = Spider.objects.filter(project=project, name=name).values_list("number", flat=True).first()
     return json_response(number)

@@ -23,3 +23,23 @@ def jsonlines_response(lines: Iterable[bytes] | Iterator[bytes], *, stream: bool
     if stream:
         return StreamingHttpResponse(lines, content_type=JSONLINES)
     return HttpResponse(b"".join(lines), content_type=JSONLINES)
+
+
+# A stream's first write is small, so its first byte leaves at once; then
+# lines go out in large writes: one socket write per line made the server's
+# writes, not the database, the limit of a 1M-line stream.
+FIRST_WRITE_LINES = 100
+WRITE_LINES = 2000
+
+
+def batched[AnyStr: (bytes, str)](lines: Iterable[AnyStr]) -> Iterator[AnyStr]:
+    """Lines joined into a few large writes (bytes or str alike)."""
+    batch: list[AnyStr] = []
+    size = FIRST_WRITE_LINES
+    for line in lines:
+        batch.append(line)
+        if len(batch) >= size:
+            yield line[:0].join(batch)
+            batch, size = [], WRITE_LINES
+    if batch:
+        yield batch[0][:0].join(batch)

@@ -4,6 +4,7 @@ Every line of a body is parsed and checked before anything is written (see
 `bodies`); the writes themselves are the transactions of `jobs.lifecycle`.
 """
 
+from django.conf import settings
 from django.http import HttpResponse
 from django.http.response import HttpResponseBase
 
@@ -24,7 +25,7 @@ from ..lifecycle import (
 )
 from ..models import Project
 from .auth import ApiRequest, jobq_endpoint, project_for, requester
-from .bodies import body_lines, line_error, parse_body, read_body
+from .bodies import body_lines, line_error, parse_body, read_body, too_many_lines
 from .errors import forbidden, invalid
 from .responses import json_response, jsonlines_response
 
@@ -91,9 +92,12 @@ def jobq_update(request: ApiRequest, project_id: int) -> HttpResponseBase:
 
 
 def cancel_keys(value: object, project: Project) -> list[JobKey]:
-    """The job keys of a cancel body: `[{"key": "P/S/J"}, …]`."""
+    """The job keys of a cancel body: `[{"key": "P/S/J"}, …]`, as many as a
+    body may hold lines."""
     if not isinstance(value, list):
         raise invalid('The body must be a JSON array of {"key": "<job key>"} objects.', "key")
+    if len(value) > settings.JOBQ_MAX_BODY_LINES:
+        raise too_many_lines(settings.JOBQ_MAX_BODY_LINES)
     keys: list[JobKey] = []
     for position, item in enumerate(value, start=1):
         text = item.get("key") if isinstance(item, dict) else item

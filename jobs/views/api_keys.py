@@ -2,7 +2,7 @@
 once, revoke it. Keys are stored only as digests (ApiKey.generate), so the
 raw key exists in the answer to the creating POST and nowhere else.
 
-Any member of a project (owner or member) and staff may create keys for it:
+Any member of a project (owner or member) and superusers may create keys for it:
 a key never sees more than its creator could see in the dashboard when it
 was made. A user sees and revokes only their own keys; anybody else's key
 is a 404, the same as a missing one. Staff revoke other people's keys in
@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from ..access import visible_projects
+from ..filters import ProjectsField
 from ..keys import INT64_MAX
 from ..models import ApiKey
 
@@ -32,7 +33,7 @@ USED_TOKENS_KEY = "api_key_form_tokens"
 USED_TOKENS_KEPT = 20
 
 
-class ProjectChoiceField(forms.ModelMultipleChoiceField):
+class ProjectChoiceField(ProjectsField):
     def label_from_instance(self, obj):
         return f"{obj.label} #{obj.pk}"
 

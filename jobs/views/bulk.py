@@ -1,6 +1,6 @@
 """Bulk actions on the job list: add tag, remove tag, delete, restore.
 
-Who may: every member of the project (owners and members alike) and staff;
+Who may: every member of the project (owners and members alike) and superusers;
 deleting only moves jobs to the `deleted` state and restore moves them back,
 every action is recorded in BulkAction, so members need no owner to tidy up.
 Anyone else gets the same 404 as for a missing project.
@@ -24,7 +24,7 @@ from django.views.decorators.http import require_POST
 
 from .. import lifecycle
 from ..access import project_for_user
-from ..filters import JobFilter, JobKeyListField, filter_params
+from ..filters import JobKeyListField, PageJobFilter, filter_params
 from ..jobmeta import MAX_TEXT
 from ..keys import parse_job_key
 from ..links import job_detail_url, job_list_path, with_query
@@ -108,7 +108,7 @@ def selected_jobs(project, form, data):
     """(queryset, selection text) of the jobs the request names; a
     ValidationError when "all jobs matching" comes with an invalid filter."""
     if form.cleaned_data["all"]:
-        job_filter = JobFilter(data, project=project)
+        job_filter = PageJobFilter(data, project=project)
         if not job_filter.is_valid():
             errors = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in job_filter.errors.items())
             raise forms.ValidationError(f"The filter is not valid ({errors}).")

@@ -4,16 +4,17 @@ as JSON lines shaped like /jobq/<project>/list lines."""
 import csv
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from ..access import project_for_user
 from ..jobmeta import dumps_line, list_line, now_ms
-from ..jobq.responses import JSONLINES
+from ..jobq.responses import JSONLINES, batched
 from ..listing import export_rows, parse_list_request
-from ..models import Spider
 from ..replicas import stream_reads
+from ..spidernames import spider_names
+from . import bad_request
 
 CSV_COLUMNS = (
     "key",
@@ -51,15 +52,12 @@ class Echo:
 
 def download(generate_lines, project, content_type, extension):
     """A streamed attachment named after the project and the time."""
-    response = StreamingHttpResponse(stream_reads(generate_lines), content_type=content_type)
+    response = StreamingHttpResponse(
+        stream_reads(lambda: batched(generate_lines())), content_type=content_type
+    )
     filename = f"jobq-{project.pk}-{timezone.now():%Y%m%d-%H%M%S}.{extension}"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
-
-
-def refused(errors):
-    """The filter's errors as a plain-text 400: an export link is followed, not shown."""
-    return HttpResponse("\n".join(errors) + "\n", status=400, content_type="text/plain; charset=utf-8")
 
 
 def csv_lines(rows, names, now):
@@ -93,7 +91,8 @@ def job_export(request, project_id, fmt):
     project = project_for_user(request.user, project_id)
     listing = parse_list_request(project, request.GET, now=now_ms())
     if listing.errors or not listing.valid:
-        return refused(listing.errors)
-    rows, names = export_rows(listing.jobfilter), Spider.objects.names(project)
+        # An export link is followed, not shown: the errors as a plain-text 400.
+        return bad_request(listing.errors)
+    rows, names = export_rows(listing.jobfilter), spider_names(project)
     generate, content_type = FORMATS[fmt]
     return download(lambda: generate(rows, names, listing.now), project, content_type, fmt)

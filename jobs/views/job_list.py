@@ -5,8 +5,9 @@ The list's query string is parsed once per request (`listing.parse_list_request`
 and everything below works from that result.
 """
 
+from django import forms
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse, QueryDict
+from django.http import QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
@@ -15,6 +16,7 @@ from django_htmx.http import push_url
 
 from ..access import project_for_user, visible_projects
 from ..chart import chart_of
+from ..filters import JobKeyField, JobKeyListField
 from ..health import usual_for_rows
 from ..jobmeta import MAX_TEXT, now_ms
 from ..links import FilterLinks, job_list_url, with_query
@@ -33,14 +35,35 @@ from ..listing import (
     parse_list_request,
     state_counts,
 )
-from ..models import STATES, Job, Spider, Tag
+from ..models import STATES, Job, Tag
 from ..outcomes import OUTCOMES
 from ..rows import row_of
 from ..snippets import api_snippets
+from ..spidernames import spider_names as cached_spider_names
 from ..timezones import local_datetime, zone_name
+from . import bad_request, form_errors
 
 # Seconds between refreshes of live rows, state counts and the new-jobs notice.
 LIVE_SECONDS = 5
+
+
+class LiveForm(forms.Form):
+    """The live refresh's parameters beyond the list's filter: the newest job
+    the page shows (`since`, empty when it shows none) and the jobs it
+    watches (at most a page of them)."""
+
+    since = JobKeyField(required=False)
+    watch = JobKeyListField(required=False)
+
+    def clean_watch(self) -> list[str]:
+        return [str(key) for key in self.cleaned_data["watch"][:PAGE_SIZE]]
+
+
+class TagSuggestionsForm(forms.Form):
+    """What was typed in the has/lacks tag field."""
+
+    has_tag = forms.CharField(required=False, max_length=MAX_TEXT)
+    lacks_tag = forms.CharField(required=False, max_length=MAX_TEXT)
 
 
 @login_required
@@ -55,7 +78,8 @@ def home(request):
 
 def local_input(ms: int | None) -> str:
     """A datetime-local input's value for UTC milliseconds, in the user's zone."""
-    return "" if ms is None else local_datetime(ms).strftime("%Y-%m-%dT%H:%M:%S")
+    moment = None if ms is None else local_datetime(ms)
+    return "" if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def state_chips(counts: StateCounts | None, selected: list[str]) -> list[dict]:
@@ -91,7 +115,7 @@ def listing_context(request, listing: ListRequest, *, inline_chart: bool = True)
     left to its own request (job_list_chart), so a filter change shows the
     rows without waiting for it."""
     project, query = listing.project, listing.query
-    spider_names = Spider.objects.names(project)
+    spider_names = cached_spider_names(project)
     context = {
         "project": project,
         "query": query,
@@ -129,7 +153,7 @@ def listing_context(request, listing: ListRequest, *, inline_chart: bool = True)
             newest = page.rows[0]["ts"] if page.rows else None
         else:
             newest = newest_ts_of(queryset)
-        chart = chart_of(daily_figures(queryset, cleaned, newest))
+        chart = chart_of(daily_figures(jobfilter, newest))
 
     def page_url(**cursor):
         page_query = filters.copy()
@@ -147,7 +171,8 @@ def listing_context(request, listing: ListRequest, *, inline_chart: bool = True)
             "rows": shown,
             "states": state_chips(counts, jobfilter.states),
             "counts_capped": counts.capped,
-            "project_empty": not counts.capped
+            # Counts without any filter but states that are all zero: no jobs at all.
+            "project_empty": jobfilter.counted_by_counters()
             and not jobfilter.spider_names
             and not any(counts.counts.values()),
             "api_root": request.build_absolute_uri("/"),
@@ -214,14 +239,15 @@ def job_list_live(request, project_id):
     many other jobs are newer than the newest shown (`since=`, first page only)."""
     project = project_for_user(request.user, project_id)
     listing = parse_list_request(project, request.GET, now=now_ms())
-    if listing.cursor is None:
-        return HttpResponse(status=204)  # the page shows the form error already
+    form = LiveForm(request.GET)
+    if not listing.valid or not form.is_valid():
+        return bad_request(listing.errors + form_errors(form))
     jobfilter = listing.jobfilter
     counts = state_counts(jobfilter)
-    watched = [key for key in request.GET.getlist("watch")[:PAGE_SIZE] if key]
+    watched = form.cleaned_data["watch"]
     rows = []
     if watched:
-        spider_names = Spider.objects.names(project)
+        spider_names = cached_spider_names(project)
         found = list(
             Job.objects.for_project(project).filter(key__in=watched).values(*ROW_COLUMNS, **ROW_EXPRESSIONS)
         )
@@ -230,7 +256,8 @@ def job_list_live(request, project_id):
         rows = [row_of(row, spider_names, listing.now, links, usual.get(row["id"])) for row in found]
     new = None
     if "since" in request.GET:
-        new = new_jobs_count(jobfilter.qs, project, request.GET["since"], watched)
+        since = form.cleaned_data["since"]
+        new = new_jobs_count(jobfilter.qs, project, since and str(since), watched)
     context = {
         "project": project,
         "rows": rows,
@@ -250,14 +277,14 @@ def job_list_live(request, project_id):
 @require_GET
 def job_list_chart(request, project_id):
     """The jobs-per-day chart of a job list's filter, fetched by htmx after
-    the rows (it reads every job of its days)."""
+    the rows (from the daily figures; with a tag filter, from the jobs of its days)."""
     project = project_for_user(request.user, project_id)
     listing = parse_list_request(project, request.GET, now=now_ms())
     if not listing.valid:
-        return HttpResponse("")
+        return bad_request(listing.errors)
     queryset = listing.jobfilter.qs
     context = {
-        "chart": chart_of(daily_figures(queryset, listing.cleaned, newest_ts_of(queryset))),
+        "chart": chart_of(daily_figures(listing.jobfilter, newest_ts_of(queryset))),
         "zone": zone_name(),
     }
     return render(request, "jobs/job_list.html#chart", context)
@@ -269,6 +296,8 @@ def job_list_tags(request, project_id):
     """Tag suggestions for the has/lacks tag fields, for projects with more
     tags than the page lists: the project's tags containing what was typed."""
     project = project_for_user(request.user, project_id)
-    typed = (request.GET.get("has_tag") or request.GET.get("lacks_tag") or "").strip()[:MAX_TEXT]
-    names = Tag.objects.suggestions(project, typed)
+    form = TagSuggestionsForm(request.GET)
+    if not form.is_valid():
+        return bad_request(form_errors(form))
+    names = Tag.objects.suggestions(project, form.cleaned_data["has_tag"] or form.cleaned_data["lacks_tag"])
     return render(request, "jobs/job_list.html#tag-options", {"tag_options": names})

@@ -1,6 +1,6 @@
 """Running a spider and cancelling a job from the dashboard.
 
-Who may: every member of the project (owners and members alike) and staff,
+Who may: every member of the project (owners and members alike) and superusers,
 as for the bulk actions. There is no read-only membership: read-only is a
 property of API keys, and keys are not people. Anyone else gets the same 404
 as for a missing project.
@@ -46,10 +46,11 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from .. import lifecycle
 from ..access import project_for_user
-from ..filters import JobFilter, filter_params
+from ..filters import JobKeyField, PageJobFilter, filter_params
 from ..jobmeta import MAX_TEXT, MetadataError, clean_tags
 from ..links import job_detail_url, job_list_path, job_list_url, with_query
 from ..models import BulkAction, Job, Spider, State
+from . import form_errors
 
 # Name/value rows a run form takes; a spider with more arguments is pushed
 # through the API.
@@ -183,17 +184,28 @@ def argument_text(value):
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def initial_for(project, params):
+class PrefillForm(forms.Form):
+    """The run form's GET parameters: the job to copy, or the spider to run."""
+
+    # `from` is a Python keyword: the field is added under its parameter name below.
+    spider = forms.CharField(required=False, max_length=MAX_TEXT)
+
+
+PrefillForm.base_fields["from"] = JobKeyField(required=False)
+
+
+def initial_for(project, prefill):
     """The form's first values: a copy of job `from=` ("Run again": its
     spider, arguments and priority; not its tags, which may have been added
-    after it ran), else the spider of `spider=`."""
+    after it ran), else the spider of `spider=`. `prefill` is a valid PrefillForm."""
     initial = {"priority": DEFAULT_PRIORITY, "once": True}
-    key = params.get("from", "")
+    params = prefill.cleaned_data
+    key = params["from"]
     job = None
     if key:
         job = (
             Job.objects.for_project(project)
-            .filter(key=key)
+            .filter(key=str(key))
             .select_related("spider")
             .only("spider__name", "spider_args", "priority")
             .first()
@@ -223,7 +235,7 @@ def after_run_url(project, back, key):
     if back is None:
         return job_detail_url(key)
     filters = filter_params(QueryDict(back))
-    job_filter = JobFilter(filters, project=project)
+    job_filter = PageJobFilter(filters, project=project)
     if job_filter.is_valid() and job_filter.qs.filter(key=key).exists():
         return with_query(job_list_path(project), filters)
     return job_list_url(project)
@@ -241,7 +253,7 @@ def selection_of(key):
     return selection.urlencode()
 
 
-def render_run_form(request, project, form, *, back, status=200, blanks=BLANK_ROWS):
+def render_run_form(request, project, form, *, back, status=200, blanks=BLANK_ROWS, prefill_errors=()):
     rows = [(name, text) for name, text in form["arguments"].value() or [] if name or text]
     dialog = in_dialog(request)
     context = {
@@ -251,6 +263,7 @@ def render_run_form(request, project, form, *, back, status=200, blanks=BLANK_RO
         "back": back,
         "close_url": list_url_for(project, back) if back is not None else job_list_url(project),
         "in_dialog": dialog,
+        "prefill_errors": prefill_errors,
     }
     # htmx swaps only 2xx answers: an error goes in the dialog with a 200.
     return render(
@@ -276,7 +289,18 @@ def job_run(request, project_id):
     project = project_for_user(request.user, project_id)
     spider_names = sorted(Spider.objects.names(project).values())
     if request.method == "GET":
-        form = RunForm(spider_names=spider_names, initial=initial_for(project, request.GET))
+        prefill = PrefillForm(request.GET)
+        if not prefill.is_valid():
+            form = RunForm(spider_names=spider_names, initial={"priority": DEFAULT_PRIORITY, "once": True})
+            return render_run_form(
+                request,
+                project,
+                form,
+                back=back_of(request.GET),
+                status=400,
+                prefill_errors=form_errors(prefill),
+            )
+        form = RunForm(spider_names=spider_names, initial=initial_for(project, prefill))
         return render_run_form(request, project, form, back=back_of(request.GET))
     back = back_of(request.POST)
     form = RunForm(request.POST, spider_names=spider_names)

@@ -1,7 +1,16 @@
 """GET /jobq/<project>/count"""
 
+import itertools
+import random
+from urllib.parse import urlencode
+
+import orjson
 import pytest
 
+from jobs.models import STATES, Job
+from jobs.outcomes import badge_of
+
+from ..counting import assert_counts_exact
 from ..factories import BASE_TS, add_job, add_jobs, job_line
 
 
@@ -95,7 +104,7 @@ def test_unfiltered_count_does_not_scan_jobs(api, tagged, django_assert_num_quer
 
 def test_tag_count_queries(api, tagged, django_assert_num_queries):
     api.get("/jobq/53/count")
-    # key, project access, count(*) with the tag filter
+    # key, project access, the tag counters' sum
     with django_assert_num_queries(3):
         assert count(api, "?has_tag=tagA") == 1
 
@@ -140,3 +149,152 @@ def test_repeated_scalar_with_same_value_is_fine(api, tagged):
 
 def test_unknown_parameters_are_ignored(api, tagged):
     assert count(api, "?foo=bar&count=zz") == 2
+
+
+# --- every count the counters answer, against the jobs themselves ----------------
+
+DAY = 86_400_000
+# Midnight UTC, 2023-11-14: the random jobs' days start here.
+DAY0 = (BASE_TS // DAY) * DAY
+SPIDERS = ("s1", "s2", "s3")
+TAGS = ("a", "b", "c")
+REASONS = (None, "finished", "failed", "cancelled", "closespider_timeout", "banned")
+
+
+def post_lines(api, path, lines):
+    body = b"\n".join(orjson.dumps(line) for line in lines)
+    response = api.generic("POST", path, body, content_type="")
+    assert response.status_code == 200, response.content
+    return response
+
+
+def random_jobs(api, rng):
+    """Jobs pushed, started, moved, retagged, re-timed and deleted through
+    the API, at times spread over a few days and across midnights."""
+
+    def random_time():
+        return DAY0 + rng.randrange(-DAY, 4 * DAY)
+
+    pushes = []
+    for _ in range(120):
+        state = rng.choice(["pending", "running", "finished", "finished", "deleted"])
+        line = {
+            "spider": rng.choice(SPIDERS),
+            "state": state,
+            f"{state}_time": random_time(),
+            "tags": rng.sample(TAGS, rng.randrange(0, 3)),
+        }
+        if state == "finished":
+            line["close_reason"] = rng.choice(REASONS)
+        pushes.append(line)
+    keys = [
+        answer["key"]
+        for answer in map(orjson.loads, post_lines(api, "/jobq/53/push", pushes).content.split())
+    ]
+    for _ in range(5):
+        api.generic("POST", "/jobq/53/startjob", b"{}", content_type="")
+    updates = []
+    for key in rng.sample(keys, 60):
+        change = {"key": key}
+        kind = rng.randrange(5)
+        if kind == 0:
+            change["state"] = rng.choice(["pending", "running", "finished", "deleted"])
+        elif kind == 1:
+            change["tags"] = rng.sample(TAGS, rng.randrange(0, 4))
+        elif kind == 2:
+            change["state"] = "finished"
+            change["finished_time"] = random_time()
+            change["close_reason"] = rng.choice(REASONS)
+        elif kind == 3:
+            change["close_reason"] = rng.choice(REASONS)
+        else:
+            change["state"] = "deleted"
+        updates.append(change)
+    post_lines(api, "/jobq/53/update", updates)
+    for key in rng.sample(keys, 10):
+        response = api.generic(
+            "POST", f"/jobs/{key}", orjson.dumps({"tags": rng.sample(TAGS, 2)}), content_type=""
+        )
+        assert response.status_code == 200, response.content
+    for key in rng.sample(keys, 5):
+        assert api.delete(f"/jobs/{key}/tags").status_code == 200
+    cancels = orjson.dumps([{"key": key} for key in rng.sample(keys, 5)])
+    assert api.generic("POST", "/jobq/53/cancel", cancels, content_type="").status_code == 200
+    post_lines(api, "/jobq/53/update", [{"key": "53/2", "state": "deleted"}])
+
+
+def matches(job, query):
+    """Whether a job (a row of the jobs table) matches a /count query: the
+    contract's filters, worked out in Python."""
+    spider, state, tags, ts, reason = job
+    if query.get("spider") and spider not in query["spider"]:
+        return False
+    if state not in (query.get("state") or ["finished"]):
+        return False
+    if query.get("has_tag") and not set(tags) & set(query["has_tag"]):
+        return False
+    if set(tags) & set(query.get("lacks_tag") or ()):
+        return False
+    if "startts" in query and ts < query["startts"]:
+        return False
+    if "endts" in query and ts >= query["endts"]:
+        return False
+    return not query.get("outcome") or (state == "finished" and badge_of(state, reason) in query["outcome"])
+
+
+def test_every_count_agrees_with_the_jobs_on_random_data(api, project):
+    rng = random.Random(12)
+    random_jobs(api, rng)
+    assert_counts_exact()
+    jobs = list(Job.objects.values_list("spider__name", "state", "tags", "ts", "close_reason"))
+    assert len({job[1] for job in jobs}) == 4
+    windows = [
+        {},
+        {"startts": DAY0 + DAY + 3_600_000},
+        {"endts": DAY0 + 2 * DAY + 1},
+        {"startts": DAY0 - 5, "endts": DAY0 + 3 * DAY - 5},  # cuts days at both ends
+        {"startts": DAY0, "endts": DAY0 + 2 * DAY},  # whole days only
+        {"startts": DAY0 + 3_600_000, "endts": DAY0 + 7_200_000},  # inside one day
+        {"startts": DAY0 + DAY, "endts": DAY0 + DAY},  # empty
+        {"outcome": ["failed", "other"]},
+        {"outcome": ["finished"], "startts": DAY0 + 10, "endts": DAY0 + 3 * DAY},
+    ]
+    tag_filters = [
+        {},
+        {"has_tag": ["a"]},
+        {"lacks_tag": ["b"]},
+        {"has_tag": ["a", "c"]},
+        {"lacks_tag": ["a", "c"]},
+        {"has_tag": ["a"], "lacks_tag": ["b"]},
+        {"has_tag": ["zzz"]},
+    ]
+    spiders = [{}, {"spider": ["s2"]}, {"spider": ["s3"]}]
+    states = [{}, {"state": ["pending"]}, {"state": ["running", "deleted"]}, {"state": STATES}]
+    checked = 0
+    for window, tags, spider, state in itertools.product(windows, tag_filters, spiders, states):
+        query = {**window, **tags, **spider, **state}
+        expected = sum(1 for job in jobs if matches(job, query))
+        assert count(api, "?" + urlencode(query, doseq=True)) == expected, query
+        checked += 1
+    assert checked == 756
+
+
+@pytest.mark.parametrize(
+    ("query", "queries"),
+    [
+        ("?has_tag=tagA", 3),  # key, project, the tag counters
+        ("?lacks_tag=tagA&state=finished&spider=books", 4),  # + the state counters
+        (f"?startts={DAY0}&endts={DAY0 + 2 * DAY}", 3),  # whole days: the daily figures
+        (f"?startts={DAY0 - 1}&endts={DAY0 + 2 * DAY}", 4),  # + the jobs of the partial day
+    ],
+)
+def test_counts_from_counters_do_not_scan_jobs(api, tagged, django_assert_num_queries, query, queries):
+    api.get("/jobq/53/count")  # records the key's last use
+    with django_assert_num_queries(queries) as captured:
+        count(api, query)
+    scans = [q["sql"] for q in captured.captured_queries if '"jobs_job"' in q["sql"]]
+    if "startts" in query and queries == 4:
+        # Only the minute before the window's first whole day is read from the jobs.
+        assert len(scans) == 1 and str(DAY0) in scans[0]
+    else:
+        assert not scans

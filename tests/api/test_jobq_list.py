@@ -3,6 +3,8 @@
 import json
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from ..factories import BASE_TS, add_job, add_jobs, job_line
 
@@ -207,8 +209,8 @@ def test_list_queries(api, project, django_assert_num_queries):
     # key, project access, spider names, the jobs: no query per job or spider
     with django_assert_num_queries(4):
         assert len(lines(api, "?has_tag=t&count=100")) == 20
-    # plus the stop job's lookup
-    with django_assert_num_queries(5):
+    # the stop job's lookup; the spider names are known by then (jobs/spidernames.py)
+    with django_assert_num_queries(4):
         lines(api, "?stop=53/1/1")
 
 
@@ -244,3 +246,70 @@ def test_bad_parameters_are_400(api, project, query, param):
     assert body["param"] == param
     assert body["error"] == "invalid_parameter"
     assert body["message"]
+
+
+# --- spider names, kept per process (jobs/spidernames.py) -------------------------
+
+
+def test_a_list_reads_spider_names_once_per_process(api, project, django_assert_num_queries):
+    add_job(spider="books", spider_number=1)
+    assert [line["spider"] for line in lines(api)] == ["books"]
+    # The key, the project, the jobs: the spiders are known already.
+    with django_assert_num_queries(3):
+        assert [line["spider"] for line in lines(api)] == ["books"]
+
+
+def test_a_spider_added_after_a_list_is_named(api, project):
+    add_job(spider="books", spider_number=1)
+    assert {line["spider"] for line in lines(api)} == {"books"}
+    add_job(spider="quotes", spider_number=2)
+    assert {line["spider"] for line in lines(api)} == {"books", "quotes"}
+
+
+def test_a_spider_added_below_the_last_number_without_signals_is_named(api, project):
+    from jobs.models import Project, Spider
+
+    add_job(spider="books", spider_number=5)
+    assert {line["spider"] for line in lines(api)} == {"books"}
+    # An id the cached names lack makes them read again, whatever added it.
+    Spider.objects.bulk_create([Spider(project=project, number=2, name="late")])
+    assert Project.objects.get(pk=53).last_spider_number == 5
+    add_job(spider="late", spider_number=2)
+    assert {line["spider"] for line in lines(api)} == {"books", "late"}
+
+
+def test_a_renamed_spider_is_listed_under_its_new_name(api, project):
+    from jobs.models import Spider
+
+    add_job(spider="books", spider_number=1)
+    assert [line["spider"] for line in lines(api)] == ["books"]
+    spider = Spider.objects.get(project=project, number=1)
+    spider.name = "novels"
+    spider.save()
+    assert [line["spider"] for line in lines(api)] == ["novels"]
+
+
+def test_a_stream_goes_out_in_few_large_writes(api, project):
+    add_jobs(*[job_line() for _ in range(2500)])
+    response = api.get("/jobq/53/list?count=3000")
+    assert response.streaming
+    chunks = list(response.streaming_content)
+    # A small first write (its first byte leaves at once), then 2,000 lines a write.
+    assert [chunk.count(b"\n") for chunk in chunks] == [100, 2000, 400]
+    assert len({json.loads(line)["key"] for line in b"".join(chunks).splitlines()}) == 2500
+
+
+@pytest.mark.postgres_only
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the plan is PostgreSQL's")
+def test_a_deep_offset_skips_its_rows_in_the_index_alone(api, project):
+    add_jobs(*[job_line() for _ in range(30)])
+    with CaptureQueriesContext(connection) as captured:
+        assert len(lines(api, "?start=1000")) == 0
+    (sql,) = [q["sql"] for q in captured.captured_queries if "OFFSET 1000" in q["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+        cursor.execute("EXPLAIN " + sql)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("RESET enable_seqscan")
+    # job_project_ts holds the state the default filter checks: no row is visited to skip it.
+    assert "Index Only Scan using job_project_ts" in plan

@@ -297,8 +297,8 @@ def test_dark_mode_phone_layout_and_visible_focus(new_context, browser_user, liv
 
 
 def test_project_picker(new_context, live_url, project, other_project, django_user_model):
-    staff = django_user_model.objects.create_user("sam", is_staff=True)
-    page = new_context(staff).new_page()
+    root = django_user_model.objects.create_user("sam", is_staff=True, is_superuser=True)
+    page = new_context(root).new_page()
     page.goto(live_url("/p/53/?state=finished"))
     page.locator(".picker summary").click()
     other = page.get_by_role("link", name="other #54")

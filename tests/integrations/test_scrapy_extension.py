@@ -3,8 +3,10 @@ processes of tests/integrations/scrapy_project against a live jobq, as a
 cron job would run them: each crawl pushes its own job."""
 
 import json
+import shutil
 import socket
 import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +18,20 @@ from scrapy_jobq.reporter import Reporter
 from scrapy_jobq.stats import figures as stats_figures
 from scrapy_jobq.stats import jsonable
 
-from .conftest import WAIT, copy_scrapy_project, figures, free_port, job_of, printed_stats, push, wait_until
+from .conftest import (
+    ROOT,
+    SCRAPY_PROJECT,
+    WAIT,
+    Process,
+    copy_scrapy_project,
+    figures,
+    free_port,
+    job_of,
+    printed_stats,
+    push,
+    read_items,
+    wait_until,
+)
 
 HOST = socket.gethostname()
 
@@ -296,3 +311,53 @@ def test_stats_become_json_that_jobq_keeps_unchanged():
         "log_count/ERROR": True,
     }
     assert stats_figures(converted) == {"items": 12, "pages": 0, "errors": 0}
+
+
+def test_one_pip_install_of_the_folder_works_without_django(crawl_env, shub, tmp_path):
+    """A crawl machine has Scrapy, not jobq: a fresh virtualenv gets the
+    folder and its declared dependencies from one `pip install`, has no
+    Django, and its crawls report to jobq."""
+    source = tmp_path / "scrapy-jobq"
+    # A copy: building the wheel writes build/ and egg-info next to the sources.
+    shutil.copytree(
+        ROOT / "integrations" / "scrapy",
+        source,
+        ignore=shutil.ignore_patterns("*.egg-info", "build", "__pycache__"),
+    )
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    # This environment's pip installs into the new one (faster than bootstrapping its own).
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-compile", str(source)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+
+    def run(code):
+        return subprocess.run([str(python), "-c", code], capture_output=True, text=True, env=crawl_env)
+
+    assert "No module named 'django'" in run("import django").stderr
+    imported = run(
+        "import scrapy, scrapy_jobq, scrapy_jobq.worker; print(scrapy_jobq.JobqExtension.__name__)"
+    )
+    assert imported.returncode == 0 and imported.stdout.strip() == "JobqExtension", imported.stderr
+    worker_help = subprocess.run(
+        [str(venv / "bin" / "jobq-worker"), "--help"], capture_output=True, text=True
+    )
+    assert worker_help.returncode == 0 and "--scrapy-project DIR" in worker_help.stdout
+
+    items = tmp_path / "items.jl"
+    crawl = Process(
+        [str(python), "-m", "scrapy", "crawl", "books", "-a", "pages=2", "-a", "per=3"],
+        env={**crawl_env, "TESTBOT_ITEMS": str(items)},
+        cwd=SCRAPY_PROJECT,
+    )
+    assert crawl.wait() == 0, crawl.output
+    assert len(read_items(items)) == 6
+    [job] = shub.get_project(53).jobs.list(state="finished")
+    meta = job_of(shub, job["key"])
+    assert (meta["close_reason"], meta["items"], meta["pages"]) == ("finished", 6, 2)
+    assert meta["scrapystats"] == printed_stats(crawl.output)

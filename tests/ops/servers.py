@@ -132,3 +132,20 @@ class Server:
 
     def log(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def environment_on_test_database(request, var_dir, **env):
+    """A local run on the database the test run uses: on PostgreSQL the test
+    database itself (the test asks for transactional_db, which empties it
+    afterwards), on SQLite a copy of a migrated database under var_dir (the
+    test run's is in memory)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        template = request.getfixturevalue("migrated_sqlite")
+        return local_environment(prepare_var_dir(template, var_dir), **env)
+    settings = connection.settings_dict
+    credentials = settings["USER"] + (f":{settings['PASSWORD']}" if settings["PASSWORD"] else "")
+    url = f"postgres://{credentials}@{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}/{settings['NAME']}"
+    var_dir.mkdir(parents=True, exist_ok=True)
+    return clean_environment(JOBQ_LOCAL="1", JOBQ_VAR_DIR=str(var_dir), DATABASE_URL=url, **env)

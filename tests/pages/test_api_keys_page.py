@@ -7,7 +7,7 @@ import secrets
 import pytest
 from django.test import Client
 
-from jobs.models import ApiKey, digest_of
+from jobs.models import ApiKey, Membership, digest_of
 
 URL = "/keys/"
 
@@ -67,10 +67,19 @@ def test_only_ones_own_projects(client, member, other_project):
     assert not ApiKey.objects.exists()
 
 
-def test_staff_may_create_keys_for_any_project(client, staff, project, other_project):
-    client.force_login(staff)
+def test_superusers_may_create_keys_for_any_project(client, superuser, project, other_project):
+    client.force_login(superuser)
     create(client, projects=["53", "54"])
     assert sorted(ApiKey.objects.get().projects.values_list("pk", flat=True)) == [53, 54]
+
+
+def test_staff_create_keys_only_for_their_projects(client, staff, project, other_project):
+    Membership.objects.create(project=project, user=staff)
+    client.force_login(staff)
+    response = create(client, projects=["53", "54"])
+    assert response.status_code == 400 and not ApiKey.objects.exists()
+    create(client, projects=["53"])
+    assert list(ApiKey.objects.get().projects.values_list("pk", flat=True)) == [53]
 
 
 def test_revoke_own_key_without_javascript(client, member):
@@ -101,11 +110,11 @@ def test_revoke_with_htmx_gets_the_row(client, member):
     assert html.lstrip().startswith(f'<tr id="key-{key.pk}" class="revoked"')
 
 
-def test_nobody_revokes_someone_elses_key(client, owner, member, staff):
+def test_nobody_revokes_someone_elses_key(client, owner, member, superuser):
     client.force_login(owner)
     create(client)
     key = ApiKey.objects.get()
-    for user in (member, staff):
+    for user in (member, superuser):
         client.force_login(user)
         assert client.post(f"/keys/{key.pk}/revoke/").status_code == 404
         assert str(key.prefix) not in client.get(URL).content.decode()
@@ -194,3 +203,12 @@ def test_revoke_needs_csrf_and_costs_few_queries(member, django_assert_num_queri
     assert response.status_code == 200
     key.refresh_from_db()
     assert key.revoked_at is not None
+
+
+def test_a_project_id_past_64_bits_is_a_form_error(client, owner):
+    client.force_login(owner)
+    for value in (str(2**64), "²", "-1", "a\x00b"):
+        response = create(client, projects=[value])
+        assert response.status_code == 400, value
+        assert "is not a valid value" in response.content.decode()
+    assert not ApiKey.objects.exists()

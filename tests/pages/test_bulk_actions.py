@@ -193,18 +193,18 @@ def test_bad_requests_change_nothing_and_say_why(client, member, jobs, data, mes
     assert response.status_code == 200 and message in response.content.decode()
 
 
-def test_access(client, owner, member, outsider, staff, jobs):
+def test_access(client, owner, member, outsider, superuser, jobs):
     data = {"action": "add_tag", "tag": "x", "key": ["53/1/1"]}
     assert client.post(URL, data)["Location"].startswith("/login/")
     client.force_login(outsider)
     assert client.post(URL, {**data, "confirm": "1"}).status_code == 404
     assert tags_of("53/1/1") == []
-    for user in (owner, member, staff):
+    for user in (owner, member, superuser):
         client.force_login(user)
         assert client.post(URL, data).status_code == 200
-    client.force_login(staff)
+    client.force_login(superuser)
     client.post(URL, {**data, "confirm": "1"})
-    assert BulkAction.objects.get().user == staff
+    assert BulkAction.objects.get().user == superuser
     assert client.get(URL).status_code == 405
 
 

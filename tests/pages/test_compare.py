@@ -1,6 +1,6 @@
 """Comparing two runs (jobs/views/compare.py)."""
 
-from ..factories import add_jobs, job_line
+from ..factories import add_jobs, job_line, store_times
 
 URL = "/p/53/compare/"
 
@@ -43,3 +43,14 @@ def test_htmx_asks_are_redirected_to_the_page(client, owner):
     response = client.get(f"{URL}?key=53/1/2&key=53/1/1", HTTP_HX_REQUEST="true")
     assert response.status_code == 204
     assert response["HX-Redirect"] == "/p/53/compare/?key=53%2F1%2F2&key=53%2F1%2F1"
+
+
+def test_stored_times_that_are_not_dates_never_break_it(client, owner):
+    add_jobs(job_line(number=1), job_line(number=2))
+    # Written straight into the rows, as before the API checked its times.
+    store_times("53/1/1", ts=2**63 - 1, finished_time=1_700_000_000_000_000)
+    store_times("53/1/2", ts=-(2**63), finished_time=-(2**63), running_time=2**63 - 1)
+    client.force_login(owner)
+    response = client.get(f"{URL}?key=53/1/1&key=53/1/2")
+    assert response.status_code == 200
+    assert "1700000000000000" in response.content.decode()

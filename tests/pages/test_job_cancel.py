@@ -169,14 +169,14 @@ def test_live_rows_offer_cancel_and_keep_cancel_requested_in_the_refresh(client,
 # --- access, CSRF, htmx, queries, records ----------------------------------------------
 
 
-def test_access(client, owner, member, outsider, staff, jobs):
+def test_access(client, owner, member, outsider, superuser, jobs):
     assert client.get(cancel_url(PENDING))["Location"].startswith("/login/")
     assert client.post(cancel_url(PENDING))["Location"].startswith("/login/")
     client.force_login(outsider)
     assert client.get(cancel_url(PENDING)).status_code == 404
     assert client.post(cancel_url(PENDING)).status_code == 404
     assert job(PENDING).state == "pending"
-    for user, key in ((owner, PENDING), (member, RUNNING), (staff, WORKED)):
+    for user, key in ((owner, PENDING), (member, RUNNING), (superuser, WORKED)):
         client.force_login(user)
         assert client.get(cancel_url(key)).status_code == 200
         assert client.post(cancel_url(key)).status_code == 302
@@ -184,7 +184,7 @@ def test_access(client, owner, member, outsider, staff, jobs):
     assert list(BulkAction.objects.order_by("id").values_list("user__username", flat=True)) == [
         "owner",
         "member",
-        "staff",
+        "root",
     ]
     assert client.put(cancel_url(PENDING)).status_code == 405
 
@@ -211,12 +211,13 @@ def test_query_counts(client, member, jobs, django_assert_num_queries):
         client.get(cancel_url(PENDING))
     # the same four; a savepoint (the test runs in a transaction) around
     # cancel_jobs' savepoint: the locked read, the update, the counter
-    # upserts (out of pending, into finished), then the spider's health
+    # upserts (out of pending, into finished: per state and per day; no
+    # tags), then the spider's health
     # figures for a run that ended (the run's row, the spider's figures, their
     # update, the project's alert rules), release; the BulkAction row, the
     # state read again; release. Then the message is saved with the session
     # (savepoint, update, release).
-    with django_assert_num_queries(20):
+    with django_assert_num_queries(21):
         client.post(cancel_url(PENDING))
 
 

@@ -6,7 +6,7 @@ from django.test import Client
 from jobs.formatting import format_duration
 from jobs.jobdetail import close_reason_text, stats_groups, timeline
 
-from ..factories import BASE_TS, add_job, add_jobs, job_line
+from ..factories import BASE_TS, add_job, add_jobs, job_line, store_times
 
 URL = "/p/53/job/1/{}/"
 
@@ -78,8 +78,8 @@ def test_owner_sees_everything(client, owner, job):
     assert 'endpoint="http://testserver/"' in html and 'client.get_job("53/1/7")' in html
 
 
-def test_member_and_staff_see_it(client, member, staff, job):
-    for user in (member, staff):
+def test_member_and_superuser_see_it(client, member, superuser, job):
+    for user in (member, superuser):
         client.force_login(user)
         assert client.get(URL.format(7)).status_code == 200
 
@@ -330,3 +330,22 @@ def test_the_compare_link_pairs_the_job_with_its_previous_run(client, owner, pro
     assert "<td><code>10</code></td><td><code>12</code></td>" in page
     # The spider's first run has nothing to compare with.
     assert "Compare with the previous run" not in client.get(URL.format(1)).content.decode()
+
+
+@pytest.mark.parametrize("value", [1_700_000_000_000_000, 2**63 - 1, -(2**63)])
+def test_a_stored_time_that_is_not_a_date_reads_as_invalid(client, owner, job, value):
+    # Written straight into the row, as before the API checked its times.
+    store_times(job, ts=value, finished_time=value, running_time=value)
+    client.force_login(owner)
+    response = client.get(URL.format(7))
+    assert response.status_code == 200
+    assert f"invalid time {value}" in response.content.decode()
+
+
+def test_an_unknown_usual_is_a_form_error_on_the_page(client, owner, job):
+    client.force_login(owner)
+    for value in ("bogus", "a\x00b", "x" * 300):
+        response = client.get(URL.format(7), {"usual": value})
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert "usual: Select a valid choice" in html and 'id="usual"' in html

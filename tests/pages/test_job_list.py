@@ -2,17 +2,21 @@
 
 import csv
 import io
+import random
 import re
 
 import orjson
 import pytest
+from django.http import QueryDict
 
 from jobs import listing
+from jobs.filters import FILTER_PARAMS, JobFilter
 from jobs.jobmeta import LIST_COLUMNS, list_line
 from jobs.models import Job, Membership, Spider
+from jobs.outcomes import badge_of
 from jobs.views import job_list as job_list_views
 
-from ..factories import BASE_TS, add_job, add_jobs, job_line, make_project, make_user
+from ..factories import BASE_TS, add_job, add_jobs, job_line, make_project, make_user, store_times
 
 LIST = "/p/53/"
 ALL = "state=pending&state=running&state=finished"
@@ -48,12 +52,28 @@ def test_anonymous_goes_to_login(client, project, url):
 
 
 @pytest.mark.parametrize("url", URLS)
-@pytest.mark.parametrize("who", ["owner", "member", "staff"])
-def test_owner_member_and_staff_see_the_project(client, project, url, who, request):
+@pytest.mark.parametrize("who", ["owner", "member", "superuser"])
+def test_owner_member_and_superuser_see_the_project(client, project, url, who, request):
     add_job()
     client.force_login(request.getfixturevalue(who))
     assert client.get(url).status_code == 200
     assert htmx(client, url).status_code == 200
+
+
+@pytest.mark.parametrize("url", URLS)
+def test_staff_outside_the_project_get_404_like_a_missing_project(client, project, staff, url):
+    # Staff is the right to use the admin, not to read every project.
+    add_job()
+    client.force_login(staff)
+    assert client.get(url).status_code == 404
+    assert htmx(client, url).status_code == 404
+
+
+def test_the_picker_lists_only_staffs_own_projects(client, project, other_project, staff):
+    Membership.objects.create(project=other_project, user=staff)
+    client.force_login(staff)
+    response = client.get("/")
+    assert response.status_code == 302 and response["Location"].startswith("/p/54/")
 
 
 @pytest.mark.parametrize("url", URLS)
@@ -74,8 +94,8 @@ def test_post_is_refused(as_member):
     assert as_member.post(LIST).status_code == 405
 
 
-def test_picker_lists_visible_projects_with_explicit_states(client, project, other_project, staff):
-    client.force_login(staff)
+def test_picker_lists_visible_projects_with_explicit_states(client, project, other_project, superuser):
+    client.force_login(superuser)
     response = client.get("/")
     assert response.status_code == 200
     html = response.content.decode()
@@ -335,8 +355,9 @@ def test_deep_page_costs_the_same_queries_as_the_first(as_member, many_jobs, dja
     # rows with too few kept runs before them), chart, projects (picker)
     with django_assert_num_queries(11):
         as_member.get(f"{LIST}?state=finished")
-    # + the cursor's job, + the newest ts for the chart (not the first row here)
-    with django_assert_num_queries(13):
+    # + the cursor's job, + the newest ts for the chart (not the first row
+    # here), - the spiders (known since the first page: jobs/spidernames.py)
+    with django_assert_num_queries(12):
         as_member.get(f"{LIST}?state=finished&before=53/1/3")
 
 
@@ -345,11 +366,14 @@ def test_partial_query_count(as_member, many_jobs, django_assert_num_queries):
     # usual (kept runs, one walk) (the chart comes in its own request)
     with django_assert_num_queries(9):
         htmx(as_member, f"{LIST}?state=finished")
-    # With a tag filter: 4 capped per-state counts instead of the counters,
-    # + the spider-id lookup (once: the filter is parsed once per request);
-    # no row matches, so no usual is looked up.
-    with django_assert_num_queries(11):
+    # With one tag: the tag counters instead of the state counters, + the
+    # spider-id lookup for the rows; no row matches, so no usual is looked up;
+    # the spiders are known already (jobs/spidernames.py).
+    with django_assert_num_queries(7):
         htmx(as_member, f"{LIST}?state=finished&has_tag=x&spider=books")
+    # With two tags: 4 capped per-state counts instead of the counters.
+    with django_assert_num_queries(10):
+        htmx(as_member, f"{LIST}?state=finished&has_tag=x&has_tag=y&spider=books")
 
 
 # --- counts ---------------------------------------------------------------------
@@ -375,12 +399,33 @@ def test_capped_count_with_tag_filters(as_member, monkeypatch):
         *(job_line(number=n, tags=["t"]) for n in range(1, 6)),
         job_line(number=6, state="running", tags=["t"]),
     )
-    html = as_member.get(f"{LIST}?state=finished&state=running&has_tag=t").content.decode()
+    html = as_member.get(f"{LIST}?state=finished&state=running&has_tag=t&has_tag=u").content.decode()
     assert '<strong id="match-count">3+</strong>' in html
     assert '<span class="count" id="count-finished">3+</span>' in html
     assert '<span class="count" id="count-running">1</span>' in html
-    html = as_member.get(f"{LIST}?state=running&has_tag=t").content.decode()
+    html = as_member.get(f"{LIST}?state=running&has_tag=t&has_tag=u").content.decode()
     assert '<strong id="match-count">1</strong>' in html
+
+
+def test_exact_counts_from_counters_with_one_tag_or_a_window(as_member, monkeypatch):
+    monkeypatch.setattr(listing, "COUNT_CAP", 3)
+    day = 86_400_000
+    midnight = BASE_TS // day * day
+    add_jobs(
+        *(job_line(number=n, tags=["t"], ts=midnight + n) for n in range(1, 6)),
+        job_line(number=6, state="running", tags=["t"], ts=midnight - 1),
+        job_line(number=7, ts=midnight + day),
+    )
+    html = as_member.get(f"{LIST}?state=finished&state=running&has_tag=t").content.decode()
+    assert '<strong id="match-count">6</strong>' in html
+    assert '<span class="count" id="count-finished">5</span>' in html
+    html = as_member.get(f"{LIST}?state=finished&lacks_tag=t").content.decode()
+    assert '<strong id="match-count">1</strong>' in html
+    assert '<span class="count" id="count-running">0</span>' in html
+    # A whole day and a partial one: the daily figures, and the jobs of the partial day.
+    html = as_member.get(f"{LIST}?state=finished&state=running&startts={midnight - 1}&endts={midnight + day}")
+    assert '<strong id="match-count">6</strong>' in html.content.decode()
+    assert '<span class="count" id="count-finished">5</span>' in html.content.decode()
 
 
 def test_capped_count_queryset_method(project):
@@ -467,7 +512,67 @@ def test_htmx_swaps_load_the_chart_after_the_rows(as_member, django_assert_num_q
     assert chart.lstrip().startswith('<figure class="chart" id="chart">')
     assert "Tue 2023-11-14: 1 finished" in chart
     assert htmx(as_member, "/p/53/chart?state=finished&has_tag=zzz").content.decode().strip() == ""
-    assert htmx(as_member, "/p/53/chart?state=bogus").content.decode() == ""
+    assert htmx(as_member, "/p/53/chart?state=bogus").status_code == 400
+
+
+def test_chart_reads_the_daily_figures_not_the_jobs(as_member, django_assert_num_queries):
+    add_jobs(job_line(number=1, ts=BASE_TS), job_line(number=2, ts=BASE_TS + 86_400_000, state="running"))
+    # session, user, project, newest ts, the daily figures
+    with django_assert_num_queries(5) as captured:
+        chart = htmx(as_member, f"/p/53/chart?{ALL}").content.decode()
+    assert "Tue 2023-11-14: 1 finished" in chart and "Wed 2023-11-15: 1 running" in chart
+    assert "(UTC days)" in chart
+    assert not any("GROUP BY" in q["sql"] and '"jobs_job"' in q["sql"] for q in captured.captured_queries)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        ALL,
+        "state=finished&spider=s2",
+        "state=finished&state=deleted&outcome=failed&outcome=finished",
+        f"{ALL}&startts={BASE_TS - 5}&endts={BASE_TS + 3 * 86_400_000 + 7}",
+        # inside one day, and across one midnight
+        f"{ALL}&startts={BASE_TS // 86_400_000 * 86_400_000 + 1}&endts={BASE_TS // 86_400_000 * 86_400_000 + 86_399_999}",
+        f"{ALL}&startts={BASE_TS - 3_600_000}&endts={BASE_TS + 7_200_000}",
+        f"{ALL}&endts={BASE_TS // 86_400_000 * 86_400_000 + 2 * 86_400_000}",
+        "state=finished&has_tag=a",
+        f"state=finished&lacks_tag=a&startts={BASE_TS}",
+    ],
+)
+def test_chart_figures_equal_the_jobs_of_each_day(project, query):
+    rng = random.Random(query)
+    day = 86_400_000
+    add_jobs(
+        *(
+            job_line(
+                number=n,
+                spider=f"s{n % 3}",
+                spider_number=n % 3 + 1,
+                state=rng.choice(["pending", "running", "finished", "finished", "deleted"]),
+                ts=BASE_TS + rng.randrange(-40 * day, 4 * day) // 20 * 20,
+                tags=rng.sample(["a", "b"], rng.randrange(0, 3)),
+                close_reason=rng.choice([None, "finished", "failed", "banned"]),
+            )
+            for n in range(1, 200)
+        ),
+        # Jobs in every window above.
+        *(
+            job_line(number=n, spider="s2", spider_number=3, ts=BASE_TS + 3_600_000 * (n - 205))
+            for n in range(200, 210)
+        ),
+    )
+    jobfilter = JobFilter(QueryDict(query), project=project)
+    assert jobfilter.is_valid()
+    figures = listing.daily_figures(jobfilter, listing.newest_ts_of(jobfilter.qs))
+    assert figures is not None
+    expected: dict[int, dict[str, int]] = {}
+    span = jobfilter.qs.filter(ts__gte=figures.first_day * day, ts__lt=(figures.last_day + 1) * day)
+    for row_day, state, reason, n in span.per_day_by_state_and_reason():
+        expected.setdefault(row_day, {})
+        expected[row_day][badge_of(state, reason)] = expected[row_day].get(badge_of(state, reason), 0) + n
+    assert {d: {b: n for b, n in c.items() if n} for d, c in figures.days.items()} == expected
+    assert expected
 
 
 def test_per_day_by_state(project):
@@ -618,3 +723,81 @@ def test_pages_errors_and_duration_far_from_usual_are_hinted(as_member):
     assert 'visually-hidden">items ' not in row  # items as usual: no hint
     older = html[html.index('href="/p/53/job/1/10/"') :]
     assert 'class="usual' not in older[: older.index("</tr>")]
+
+
+# --- bad input: a form error on the page, a 400 for partials and exports --------
+
+# Each is wrong for at least one parameter: a float, a negative number, 64-bit
+# overflow, a year past 9999, a NUL byte, a name longer than the column.
+BAD_VALUES = ["1.0", "-5", str(2**63 - 1), str(2**64), "253402300800000", "a\x00b", "x" * 300]
+PAGE_PARAMS = [*FILTER_PARAMS, "before", "after", "from", "to", "range", "since", "watch"]
+
+
+@pytest.mark.parametrize("query", ["startts=1.0", "endts=9223372036854775807", "startts=253402300800000"])
+def test_times_a_page_cannot_show_are_a_form_error(as_member, query):
+    add_job()
+    response = as_member.get(f"{LIST}?{query}")
+    assert response.status_code == 200
+    html = response.content.decode()
+    name = query.split("=")[0]
+    assert 'class="errors"' in html and f"{name}: " in html
+    assert "53/1/" not in html
+    chart = htmx(as_member, f"/p/53/chart?{query}")
+    assert chart.status_code == 400 and chart.content.decode().startswith(f"{name}: ")
+
+
+@pytest.mark.parametrize(
+    "url", [LIST, "/p/53/live", "/p/53/chart", "/p/53/tags", "/p/53/export.csv", "/p/53/export.jsonl"]
+)
+def test_no_parameter_value_fails_the_list_or_its_partials(as_member, url):
+    add_jobs(job_line(number=1), job_line(number=2, state="running"))
+    failed = []
+    for name in PAGE_PARAMS:
+        for value in BAD_VALUES:
+            for headers in ({}, {"HTTP_HX_REQUEST": "true"}):
+                response = as_member.get(url, {name: value}, **headers)
+                if response.streaming:
+                    b"".join(response.streaming_content)
+                if response.status_code >= 500:
+                    failed.append((name, value[:20], bool(headers), response.status_code))
+    assert failed == []
+
+
+def test_partials_and_exports_answer_400_naming_the_parameter(as_member):
+    add_job(number=1)
+    for url in ("/p/53/live?since=a%00b", "/p/53/live?watch=53/1/1&watch=x", "/p/53/chart?endts=1.5"):
+        response = htmx(as_member, url)
+        assert response.status_code == 400, url
+        assert response["Content-Type"] == "text/plain; charset=utf-8"
+    assert htmx(as_member, "/p/53/live?since=a%00b").content.decode().startswith("since: ")
+    assert htmx(as_member, "/p/53/live?watch=x").content.decode().startswith("watch: ")
+    assert as_member.get("/p/53/export.csv?startts=-1").content.decode().startswith("startts: ")
+    assert htmx(as_member, f"/p/53/tags?has_tag={'x' * 256}").content.decode().startswith("has_tag: ")
+    assert htmx(as_member, "/p/53/tags?has_tag=a%00b").status_code == 400
+
+
+# --- stored times a page cannot show --------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["finished_time", "running_time", "pending_time", "ts"])
+@pytest.mark.parametrize("value", [1_700_000_000_000_000, 2**63 - 1, -(2**63), -5])
+def test_a_stored_time_that_is_not_a_date_never_breaks_the_list(as_member, field, value):
+    add_jobs(job_line(number=1), job_line(number=2, state="running"))
+    store_times("53/1/1", **{field: value})
+    if field != "ts":
+        store_times("53/1/2", **{field: value})
+    for url in (f"{LIST}?{ALL}", f"/p/53/chart?{ALL}", f"/p/53/live?{ALL}&since=53/1/1&watch=53/1/2"):
+        response = as_member.get(url)
+        assert response.status_code == 200, url
+    for url in ("/p/53/export.csv", "/p/53/export.jsonl"):
+        response = as_member.get(f"{url}?{ALL}")
+        assert response.status_code == 200
+        assert str(value).encode() in b"".join(response.streaming_content)
+
+
+def test_a_time_stored_in_microseconds_reads_as_an_invalid_time(as_member):
+    add_job(number=1)
+    store_times("53/1/1", ts=1_700_000_000_000_000, finished_time=1_700_000_000_000_000)
+    html = as_member.get(LIST).content.decode()
+    assert "invalid time 1700000000000000" in html
+    assert "53/1/1" in html

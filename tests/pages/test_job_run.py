@@ -151,9 +151,13 @@ def test_run_again_copies_spider_arguments_and_priority(client, member, spiders)
     assert "item-drop" not in html
     # a job of another project, or no job at all, prefills nothing
     add_jobs(job_line(project_id=54, spider="elsewhere", number=9))
-    for key in ("54/1/9", "53/1/999", "junk"):
+    for key in ("54/1/9", "53/1/999", "junk", "53/1/1%00", "x" * 300):
         html = client.get(f"{URL}?from={key}").content.decode()
         assert " selected>books" not in html and "elsewhere" not in html
+    # Not a job key at all: the form is drawn empty, saying why.
+    response = client.get(f"{URL}?from=junk")
+    assert response.status_code == 400 and "from: " in response.content.decode()
+    assert client.get(f"{URL}?spider={'x' * 300}").status_code == 400
 
 
 def test_spider_prefill(client, member, spiders):
@@ -272,7 +276,7 @@ def test_the_same_run_is_refused_while_it_is_pending_or_running(client, member, 
 # --- access, CSRF, htmx, queries --------------------------------------------------
 
 
-def test_access(client, owner, member, outsider, staff, spiders):
+def test_access(client, owner, member, outsider, superuser, spiders):
     assert client.get(URL)["Location"].startswith("/login/")
     assert run(client)["Location"].startswith("/login/")
     client.force_login(outsider)
@@ -280,7 +284,7 @@ def test_access(client, owner, member, outsider, staff, spiders):
     assert run(client).status_code == 404
     assert client.get("/p/999/run/").status_code == 404
     assert Job.objects.count() == 2
-    for user in (owner, member, staff):
+    for user in (owner, member, superuser):
         client.force_login(user)
         assert client.get(URL).status_code == 200
         assert run(client, once="").status_code == 302
@@ -288,7 +292,7 @@ def test_access(client, owner, member, outsider, staff, spiders):
     assert list(BulkAction.objects.order_by("id").values_list("user__username", flat=True)) == [
         "owner",
         "member",
-        "staff",
+        "root",
     ]
     assert client.put(URL).status_code == 405
 
@@ -333,14 +337,15 @@ def test_query_counts(client, member, spiders, django_assert_num_queries):
     # session, user, project, spider names; a savepoint (the test runs in a
     # transaction) around the push and the record: the spider, push_jobs'
     # savepoint, the unique's savepoint, the job number, the insert, release,
-    # the counter upsert, the Tag row, release; the BulkAction row; release.
-    # Then the message is saved with the session (savepoint, update, release).
-    with django_assert_num_queries(19):
+    # the counter upserts (per state, tag and day), the Tag row, release; the
+    # BulkAction row; release. Then the message is saved with the session
+    # (savepoint, update, release).
+    with django_assert_num_queries(21):
         run(client, tags="x")
-    # without a unique (its savepoint and release) and tags (the Tag row),
-    # from a list: + the spider ids of the list's filter, + whether it shows
-    # the new job, before going back to it
-    with django_assert_num_queries(18):
+    # without a unique (its savepoint and release) and tags (the Tag row and
+    # the tag counters), from a list: + the spider ids of the list's filter,
+    # + whether it shows the new job, before going back to it
+    with django_assert_num_queries(19):
         run(client, once="", back="spider=books&state=pending")
 
 

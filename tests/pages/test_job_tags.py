@@ -43,8 +43,8 @@ def test_owner_removes_a_tag_without_javascript(client, owner, job):
     assert "Tag old removed." in page and "No tags yet." in page
 
 
-def test_staff_may_tag(client, staff, job):
-    client.force_login(staff)
+def test_superusers_may_tag(client, superuser, job):
+    client.force_login(superuser)
     assert client.post(URL, {"action": "add", "tag": "x"}).status_code == 302
     assert tags_of(job) == ["old", "x"]
 
@@ -95,9 +95,9 @@ def test_csrf_is_enforced(owner, job):
 def test_query_count(client, owner, job, django_assert_num_queries):
     client.force_login(owner)
     # session, user, project access, job; the lifecycle's transaction
-    # (savepoint, locked read, update, Tag upsert, release); then re-reading
-    # the tags for the partial
-    with django_assert_num_queries(10):
+    # (savepoint, locked read, update, tag counters' upsert, Tag upsert,
+    # release); then re-reading the tags for the partial
+    with django_assert_num_queries(11):
         client.post(URL, {"action": "add", "tag": "fresh"}, headers=HTMX)
 
 

@@ -4,15 +4,17 @@ import re
 
 import pytest
 
+from jobs.health import rebuild
 from jobs.jobmeta import now_ms
+from jobs.models import Project
 
-from ..factories import add_jobs, job_line
+from ..factories import add_jobs, job_line, store_times
 from ..health_factories import HOUR, MINUTE, history
 
 URL = "/p/53/spiders/"
 
 
-@pytest.mark.parametrize("who", ["owner", "member", "staff"])
+@pytest.mark.parametrize("who", ["owner", "member", "superuser"])
 def test_people_of_the_project_see_it(client, project, who, request):
     client.force_login(request.getfixturevalue(who))
     assert client.get(URL).status_code == 200
@@ -142,3 +144,23 @@ def test_a_spider_without_finished_runs_has_empty_columns(client, owner):
     assert cells[2] == 'class="num">0</td>'
     assert '<span class="muted">–</span>' in cells[3]
     assert "<svg" not in cells[4] and cells[5] == 'class="num"></td>'
+
+
+@pytest.mark.parametrize("value", [1_700_000_000_000_000, 2**63 - 1, -(2**63)])
+def test_a_stored_time_that_is_not_a_date_never_breaks_it(client, owner, value):
+    add_jobs(job_line(number=1, close_reason="finished"), job_line(number=2, state="running"))
+    # Written straight into the rows, as before the API checked its times.
+    store_times("53/1/1", ts=value, finished_time=value, running_time=value)
+    store_times("53/1/2", ts=value, running_time=value)
+    rebuild(Project.objects.get(pk=53))
+    client.force_login(owner)
+    response = client.get(URL)
+    assert response.status_code == 200
+
+
+def test_an_unknown_attention_value_is_a_form_error_on_the_page(client, owner):
+    client.force_login(owner)
+    for value in ("2", "a\x00b", "x" * 300):
+        response = client.get(URL, {"attention": value})
+        assert response.status_code == 200
+        assert "attention: Select a valid choice" in response.content.decode()

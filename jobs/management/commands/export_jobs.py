@@ -1,12 +1,12 @@
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 from django.http import QueryDict
 
 from jobs.filters import JobFilter
 from jobs.jobmeta import METADATA_COLUMNS, dumps_line, export_line
 from jobs.models import STATES, Project, Spider
+from jobs.replicas import read_transaction
 
 
 class Command(BaseCommand):
@@ -44,8 +44,8 @@ class Command(BaseCommand):
         out = sys.stdout.buffer if options["output"] == "-" else open(options["output"], "wb")  # noqa: SIM115
         written = 0
         try:
-            # Inside a transaction, PostgreSQL streams rows as it finds them.
-            with transaction.atomic():
+            # Rows as PostgreSQL finds them; on SQLite without holding the write lock.
+            with read_transaction():
                 rows = jobfilter.qs.newest_first().values(*METADATA_COLUMNS)
                 for row in rows.iterator(chunk_size=2000):
                     out.write(dumps_line(export_line(row, names[row["spider_id"]])))
