@@ -312,6 +312,31 @@ class PageJobFilter(JobFilter):
     endts = PageTimeFilter(field_name="ts", lookup_expr="lt", label="To (ms, exclusive)")
 
 
+class ProjectsField(forms.ModelMultipleChoiceField):
+    """Projects picked by id (a new API key's), each id checked to be a
+    64-bit one before the database is asked: 2**64 overflows its integer."""
+
+    @staticmethod
+    def is_id(pk: object) -> bool:
+        text = str(pk)
+        return text.isascii() and text.isdigit() and 0 < int(text) <= INT64_MAX
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        # The form drawn again with its error must not look the bad id up either
+        # (the admin's autocomplete widget queries the values it shows).
+        data = super().bound_data(data, initial)
+        return [pk for pk in data if self.is_id(pk)] if isinstance(data, list | tuple) else data
+
+    def _check_values(self, value: Any) -> Any:
+        for pk in value:
+            text = str(pk)
+            if not self.is_id(text):
+                raise forms.ValidationError(
+                    self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": text[:30]}
+                )
+        return super()._check_values(value)  # type: ignore[misc]  # private, not in the stubs
+
+
 class JobKeyField(forms.CharField):
     # A CharField whose clean value is a JobKey rather than the text.
     def to_python(self, value: Any) -> JobKey | None:  # type: ignore[override]

@@ -21,6 +21,7 @@ cancelled run says nothing about what a good run looks like. Fewer than
 MIN_RUNS such runs: no usual yet.
 """
 
+import bisect
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -550,7 +551,7 @@ def update_spider_health(
     ended: list[EndedRun] = []
     for spider_id, group in sorted(by_spider.items()):
         health = healths[spider_id]
-        runs = [Run.of_list(values) for values in health.runs]
+        runs = sorted((Run.of_list(values) for values in health.runs), key=lambda r: r.order)
         days: dict[str, dict[str, int]] = health.days or {}
         lost = False
         for row in sorted(group, key=lambda row: (row["finished_time"] or 0, row["number"])):
@@ -563,10 +564,14 @@ def update_spider_health(
                 runs = kept
             if row["state"] == State.FINISHED:
                 run = Run.of_row(row)
-                before = sorted((other for other in runs if other.order < run.order), key=lambda r: r.order)
                 if note.ended:
+                    before = [other for other in runs if other.order < run.order]
                     ended.append(EndedRun(row, run, usual_of(before[::-1])))
-                runs = sorted([*runs, run], key=lambda r: r.order)[-RUNS_KEPT:]
+                # `runs` stays sorted: insert in place (an import folds
+                # thousands of runs into one spider per batch).
+                bisect.insort(runs, run, key=lambda r: r.order)
+                if len(runs) > RUNS_KEPT:
+                    del runs[: len(runs) - RUNS_KEPT]
                 _count_day(days, row["finished_time"], row["close_reason"], 1, today)
             started = row["running_time"]
             if started is not None and row["state"] != State.PENDING and (health.last_started or 0) < started:

@@ -5,6 +5,7 @@ from urllib.parse import unquote
 
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpResponse
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from .jobq.errors import ApiError, is_api
@@ -34,7 +35,8 @@ class TimezoneMiddleware:
 
 class DatabaseUnavailableMiddleware:
     """A database that is down or locked answers 503 with Retry-After, which
-    JobQ clients retry, rather than a 500."""
+    JobQ clients retry, rather than a 500: JSON on the API, a short HTML
+    page saying so for people."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -54,10 +56,10 @@ class DatabaseUnavailableMiddleware:
                 "The database is unavailable; retry shortly.",
                 headers={"Retry-After": RETRY_AFTER_SECONDS},
             ).response()
-        response = HttpResponse(
-            "The database is unavailable; retry shortly.",
-            status=503,
-            content_type="text/plain; charset=utf-8",
-        )
+        # Rendered without the request: its context processors would read
+        # the session and the user, from the database that is down.
+        page = render_to_string("503.html", {"retry_after": RETRY_AFTER_SECONDS})
+        response = HttpResponse(page, status=503)
         response["Retry-After"] = RETRY_AFTER_SECONDS
+        response["Cache-Control"] = "no-store"
         return response

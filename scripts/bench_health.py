@@ -142,7 +142,8 @@ def main():
     storages["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
     override_settings(STORAGES=storages).enable()
     users = get_user_model().objects
-    user = users.filter(username=BENCH_USER).first() or users.create_user(BENCH_USER, is_staff=True)
+    # A superuser: only superusers see projects they are no member of.
+    user = users.update_or_create(username=BENCH_USER, defaults={"is_staff": True, "is_superuser": True})[0]
     client = Client(HTTP_HOST="localhost")
     client.force_login(user)
     spiders = project.spiders.count()

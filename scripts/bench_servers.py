@@ -115,7 +115,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--key", required=True, help="an API key of the bench project")
     parser.add_argument("--project", type=int, default=900_200_000)
-    parser.add_argument("--user", required=True, help="a staff user, for the pages")
+    parser.add_argument(
+        "--user", required=True, help="a superuser (or a member of the project), for the pages"
+    )
     parser.add_argument("--password", required=True)
     parser.add_argument("--server", action="append", help="only these (repeatable)")
     parser.add_argument("--rounds", type=int, default=3)

@@ -4,6 +4,7 @@ from scrapinghub import ScrapinghubClient
 
 from jobs import spidernames
 
+from .counting import assert_counts_exact
 from .factories import make_key, make_project, make_user
 
 
@@ -140,3 +141,24 @@ def _fast_password_hashing():
 
     with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _counters_exact_after_each_test(request):
+    """Every test that touches the database ends with its counters (per
+    state, tag and day) equal to what count(*) finds: whatever path wrote
+    the jobs. A test that breaks counters on purpose is marked
+    `counters_unchecked`."""
+    names = request.fixturenames
+    database = next((name for name in ("transactional_db", "db") if name in names), None)
+    marker = request.node.get_closest_marker("django_db")
+    if database is None and marker is not None:
+        transaction = marker.kwargs.get("transaction") or (marker.args and marker.args[0])
+        database = "transactional_db" if transaction else "db"
+    if database is None or request.node.get_closest_marker("counters_unchecked"):
+        yield
+        return
+    # Asked for here, the database fixture outlives this check.
+    request.getfixturevalue(database)
+    yield
+    assert_counts_exact()

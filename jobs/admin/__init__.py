@@ -23,13 +23,17 @@ import json
 import secrets
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.db import models, transaction
 from django.db.models import Sum
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from ..access import visible_projects
 from ..counts import add_to_counters, remove_from_counters
+from ..filters import ProjectsField
 from ..keys import parse_job_key
 from ..lifecycle import remember_tags
 from ..login_throttle import ThrottledAdminAuthenticationForm
@@ -77,6 +81,20 @@ class ScopedToProjects:
         return queryset.filter(**{f"{self.project_lookup}__in": visible_projects(request.user)})
 
 
+class RefusesBadLookups:
+    """A changelist whose query string the database cannot take (a NUL byte
+    on PostgreSQL, a year or an integer past its range) is Django's "?e=1"
+    answer for bad lookups, not a 500."""
+
+    def get_changelist_instance(self, request):
+        if any("\x00" in value for _, values in request.GET.lists() for value in values):
+            raise IncorrectLookupParameters("A parameter holds a NUL byte.")
+        try:
+            return super().get_changelist_instance(request)  # type: ignore[misc]
+        except (ValueError, OverflowError) as exc:
+            raise IncorrectLookupParameters(str(exc)) from None
+
+
 class VisibleProjectsFilter(admin.RelatedFieldListFilter):
     """A project list filter that offers only the projects the person may see."""
 
@@ -94,7 +112,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Project)
-class ProjectAdmin(ScopedToProjects, admin.ModelAdmin):
+class ProjectAdmin(RefusesBadLookups, ScopedToProjects, admin.ModelAdmin):
     project_lookup = "pk"
     list_display = ["id", "name", "jobs", "spider_count", "member_count", "retention"]
     list_display_links = ["id", "name"]
@@ -153,7 +171,7 @@ class ProjectAdmin(ScopedToProjects, admin.ModelAdmin):
 
 
 @admin.register(Spider)
-class SpiderAdmin(ScopedToProjects, FastCountAdmin):
+class SpiderAdmin(RefusesBadLookups, ScopedToProjects, FastCountAdmin):
     list_display = ["name", "number", "project", "jobs", "last_job_number"]
     list_filter = [("project", VisibleProjectsFilter)]
     list_select_related = ["project"]
@@ -180,7 +198,7 @@ class SpiderAdmin(ScopedToProjects, FastCountAdmin):
 
 
 @admin.register(Job)
-class JobAdmin(ScopedToProjects, FastCountAdmin):
+class JobAdmin(RefusesBadLookups, ScopedToProjects, FastCountAdmin):
     form = JobForm
     list_display = [
         "key",
@@ -343,7 +361,7 @@ class JobAdmin(ScopedToProjects, FastCountAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(RefusesBadLookups, admin.ModelAdmin):
     """Keys are generated here, shown once in a message, stored as a digest."""
 
     form = ApiKeyForm
@@ -368,6 +386,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         if db_field.name == "projects":
             kwargs["queryset"] = visible_projects(request.user)
+            kwargs["form_class"] = ProjectsField
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def get_fields(self, request, obj=None):
@@ -379,15 +398,26 @@ class ApiKeyAdmin(admin.ModelAdmin):
         if not change:
             raw = secrets.token_hex(16)  # as ApiKey.generate makes them
             obj.digest, obj.prefix = digest_of(raw), raw[:8]
-            messages.warning(
-                request,
-                format_html(
-                    "The new API key is <code>{}</code>. Copy it now: it is stored only as a digest "
-                    "and will not be shown again.",
-                    raw,
-                ),
-            )
+            # Kept on this request only, for response_add: a message would
+            # store the raw key in the session or a cookie until it is shown.
+            request.new_api_key = raw
         super().save_model(request, obj, form, change)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """The raw key, once, in the answer to the POST that made it."""
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "API key created",
+            "key": obj,
+            "raw_key": request.new_api_key,
+            "change_url": reverse("admin:jobs_apikey_change", args=[obj.pk]),
+            "list_url": reverse("admin:jobs_apikey_changelist"),
+        }
+        response = TemplateResponse(request, "admin/jobs/apikey/created.html", context)
+        # Neither kept by the browser nor by a proxy.
+        response["Cache-Control"] = "no-store"
+        return response
 
     @admin.display(description="projects")
     def project_list(self, obj):
@@ -418,7 +448,7 @@ class ReadOnlyAdmin(FastCountAdmin):
 
 
 @admin.register(BulkAction)
-class BulkActionAdmin(ScopedToProjects, ReadOnlyAdmin):
+class BulkActionAdmin(RefusesBadLookups, ScopedToProjects, ReadOnlyAdmin):
     list_display = ["created_at", "project", "user", "action", "tag", "count", "selection"]
     list_filter = ["action", ("project", VisibleProjectsFilter)]
     list_select_related = ["project", "user"]
@@ -426,7 +456,7 @@ class BulkActionAdmin(ScopedToProjects, ReadOnlyAdmin):
 
 
 @admin.register(Tag)
-class TagAdmin(ScopedToProjects, ReadOnlyAdmin):
+class TagAdmin(RefusesBadLookups, ScopedToProjects, ReadOnlyAdmin):
     list_display = ["name", "project"]
     list_filter = [("project", VisibleProjectsFilter)]
     list_select_related = ["project"]
@@ -434,7 +464,7 @@ class TagAdmin(ScopedToProjects, ReadOnlyAdmin):
 
 
 @admin.register(SyncCursor)
-class SyncCursorAdmin(ScopedToProjects, FastCountAdmin):
+class SyncCursorAdmin(RefusesBadLookups, ScopedToProjects, FastCountAdmin):
     """Where sync_jobq got to. Read-only; deleting a cursor makes the next
     sync_jobq run copy that state again from the top (upserts: no duplicates)."""
 

@@ -7,18 +7,29 @@ from ..models import ApiKey, Job
 
 
 class TagListField(forms.CharField):
-    """Tags edited as comma-separated text."""
+    """Tags edited one per line: a tag may hold commas and spaces (the API
+    takes any text), so no other separator keeps every tag whole. Lines are
+    kept as typed, only empty ones dropped, so a save that does not touch the
+    tags leaves them exactly as they were."""
+
+    widget = forms.Textarea(attrs={"rows": 4})
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("strip", False)
+        super().__init__(**kwargs)
 
     def prepare_value(self, value):
         if isinstance(value, list):
-            return ", ".join(value)
+            return "\n".join(value)
         return value
 
     def to_python(self, value):
         if isinstance(value, list):
             return value
         text = super().to_python(value)
-        tags = [tag.strip() for tag in text.split(",") if tag.strip()]
+        if "\x00" in text:
+            raise forms.ValidationError("Null characters are not allowed.")
+        tags = [line for line in text.splitlines() if line.strip()]
         try:
             return clean_tags(tags)
         except MetadataError as exc:
@@ -26,7 +37,7 @@ class TagListField(forms.CharField):
 
 
 class JobForm(forms.ModelForm):
-    tags = TagListField(required=False, help_text="Comma-separated.")
+    tags = TagListField(required=False, help_text="One tag per line.")
 
     class Meta:
         model = Job

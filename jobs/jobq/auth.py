@@ -22,6 +22,7 @@ from .. import ratelimit
 from ..keys import INT64_MAX
 from ..models import ApiKey, Project
 from ..ops import metrics
+from .crosssite import refuse_browser_signals, refuse_form_post
 from .errors import ApiError, forbidden, method_not_allowed, not_found, unauthorized
 
 # Recording every use would be a write per request; once a minute is enough.
@@ -82,7 +83,8 @@ def throttle(key: ApiKey) -> None:
 
 def jobq_endpoint(*methods: str, write: bool | set[str] = False) -> Callable[[View], View]:
     """An API view: method check (405 with Allow), API key (401), write
-    permission (403), and ApiError turned into its JSON answer.
+    permission (403), no writes from another site's pages (403, see
+    `crosssite`), and ApiError turned into its JSON answer.
 
     `write` is True, or the set of methods that write."""
 
@@ -97,13 +99,19 @@ def jobq_endpoint(*methods: str, write: bool | set[str] = False) -> Callable[[Vi
             try:
                 if request.method not in allowed:
                     raise method_not_allowed(str(request.method), allowed)
+                writes = write is True or (isinstance(write, set) and request.method in write)
+                if writes:
+                    # Before the key: another site's page gets no Basic-auth prompt either.
+                    refuse_browser_signals(request)
                 key = authenticate(request)
                 if key is None:
                     raise unauthorized()
                 throttle(key)
-                writes = write is True or (isinstance(write, set) and request.method in write)
                 if writes and key.read_only:
                     raise forbidden("This API key is read-only.")
+                if writes:
+                    # After the key: it reads the body, which only a client with a key may make us read.
+                    refuse_form_post(request)
                 # This is the step that makes the request an ApiRequest.
                 request.api_key = key  # type: ignore[attr-defined]
                 return view(request, *args, **kwargs)
@@ -121,7 +129,7 @@ def project_for(request: ApiRequest, project_id: int) -> Project:
         raise not_found(f"Project {project_id} not found.")
     key = request.api_key
     projects = Project.objects.filter(pk=project_id, api_keys=key)
-    if key.user is not None and not key.user.is_staff:
+    if key.user is not None and not key.user.is_superuser:
         # A person's key reaches no further than the person: leaving a
         # project takes the key's access to it along.
         projects = projects.filter(membership__user=key.user)

@@ -19,6 +19,7 @@ from ..models import STATES, Job, JobCount, JobQuerySet, Project, Spider, State
 from ..replicas import stream_reads
 from ..spidernames import spider_names
 from .auth import ApiRequest, jobq_endpoint, project_for
+from .crosssite import refuse_browser_signals
 from .errors import bad_parameter, forbidden
 from .responses import batched, json_response, jsonlines_response
 
@@ -210,6 +211,8 @@ def spider_id(request: ApiRequest, project_id: int, name: str) -> HttpResponse:
     if request.GET.get("create") in ("1", "true", "True"):
         if request.api_key.read_only:
             raise forbidden("This API key is read-only.")
+        # A write by GET: an image on another site's page could ask for it.
+        refuse_browser_signals(request)
         return json_response(Spider.objects.ensure(project, name).number)
     number = Spider.objects.filter(project=project, name=name).values_list("number", flat=True).first()
     return json_response(number)

@@ -19,11 +19,13 @@ from ..access import project_for_user
 from ..alerts.channels import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from ..alerts.rules import TIME_KINDS, kind_text, new_secret, test_alert
 from ..alerts.worker import CLOCK
+from ..filters import Int64Field
 from ..formatting import local_time, relative
 from ..jobmeta import MAX_TEXT, now_ms
 from ..models import Alert, AlertDelivery, AlertRule, HealthClock
 from ..outcomes import OUTCOMES
 from ..timezones import zone_name
+from . import bad_request, form_errors
 
 HISTORY_SIZE = 50
 MAX_HOURS = 24 * 366
@@ -252,18 +254,23 @@ def alerts(request, project_id):
     return render(request, "jobs/alerts.html", context, status=400 if form.errors else 200)
 
 
+class HistoryForm(forms.Form):
+    """The history partial's one parameter: the rule whose deliveries it shows."""
+
+    rule = Int64Field(required=False, min_value=1)
+
+
 @login_required
 @require_GET
 def alert_history(request, project_id):
     """The history partial, polled while a delivery is under way."""
     project = project_for_user(request.user, project_id)
+    form = HistoryForm(request.GET)
+    if not form.is_valid():
+        return bad_request(form_errors(form))
     rule = None
-    if request.GET.get("rule"):
-        rule = (
-            AlertRule.objects.filter(project=project, pk=request.GET["rule"]).first()
-            if request.GET["rule"].isdigit()
-            else None
-        )
+    if form.cleaned_data["rule"] is not None:
+        rule = AlertRule.objects.filter(project=project, pk=form.cleaned_data["rule"]).first()
         if rule is None:
             raise Http404("No such rule.")
     return render(request, "jobs/alerts.html#history", history_context(project, rule))

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from ..access import visible_projects
+from ..filters import ProjectsField
 from ..keys import INT64_MAX
 from ..models import ApiKey
 
@@ -32,7 +33,7 @@ USED_TOKENS_KEY = "api_key_form_tokens"
 USED_TOKENS_KEPT = 20
 
 
-class ProjectChoiceField(forms.ModelMultipleChoiceField):
+class ProjectChoiceField(ProjectsField):
     def label_from_instance(self, obj):
         return f"{obj.label} #{obj.pk}"
 

@@ -27,6 +27,7 @@ from ..links import job_detail_url, job_list_url, job_url_kwargs
 from ..models import Job, State, Tag
 from ..outcomes import badge_label, badge_of, outcome_of
 from ..runchart import runs_chart
+from . import form_errors
 
 # Metadata fields with a section of their own on the page.
 OWN_SECTIONS = {
@@ -72,11 +73,19 @@ def other_fields(metadata, job):
     return fields
 
 
-def usual_context(job, cohort):
-    """The comparison with the spider's usual and the chart of its runs (finished jobs only)."""
+class UsualForm(forms.Form):
+    """Which of the spider's runs the job is compared with (`usual=`)."""
+
+    usual = forms.ChoiceField(choices=list(COHORTS.items()), required=False)
+
+
+def usual_context(job, params):
+    """The comparison with the spider's usual and the chart of its runs
+    (finished jobs only); an unknown `usual=` compares with all runs, saying so."""
     if job.state != State.FINISHED:
         return {"comparison": None}
-    cohort = cohort if cohort in COHORTS else "all"
+    form = UsualForm(params)
+    cohort = (form.is_valid() and form.cleaned_data["usual"]) or "all"
     comparison = comparison_of(job, cohort)
     figures = []
     for name, value, usual, ratio, far in comparison.figures:
@@ -109,6 +118,7 @@ def usual_context(job, cohort):
         ],
         "runs_shown": len(runs),
         "runs_newer": newer,
+        "usual_errors": form_errors(form),
     }
 
 
@@ -135,7 +145,7 @@ def job_detail(request, project_id, spider_number, job_number):
         return render(
             request,
             "jobs/job_detail.html#usual",
-            {"job": job, **usual_context(job, request.GET.get("usual"))},
+            {"job": job, **usual_context(job, request.GET)},
         )
     previous_run = Job.objects.previous_run(job)
     next_run = Job.objects.next_run(job)
@@ -160,7 +170,7 @@ def job_detail(request, project_id, spider_number, job_number):
         "badge": badge,
         "badge_label": badge_label(badge),
         "outcome_text": outcome_of(job.close_reason).description if job.state == State.FINISHED else "",
-        **usual_context(job, request.GET.get("usual")),
+        **usual_context(job, request.GET),
         "next_url": next_run and job_detail_url(next_run.key),
         "jobs_url": request.build_absolute_uri(jobs_path),
         "jobq_url": request.build_absolute_uri(jobq_path),

@@ -1,5 +1,6 @@
 """The spiders overview: /p/<project>/spiders/ and its refresh."""
 
+from django import forms
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.urls import reverse
@@ -13,6 +14,7 @@ from ..links import job_detail_url, job_list_url
 from ..outcomes import badge_label
 from ..overview import SpiderRow, overview, sparkline
 from ..timezones import zone_name
+from . import form_errors
 
 # Seconds between refreshes of the overview.
 REFRESH_SECONDS = 30
@@ -50,6 +52,12 @@ def row_context(row: SpiderRow, project, now: int) -> dict:
     }
 
 
+class SpidersForm(forms.Form):
+    attention = forms.ChoiceField(
+        choices=[("", "every spider"), ("1", "those needing attention")], required=False
+    )
+
+
 @login_required
 @require_GET
 @vary_on_headers("HX-Request")
@@ -57,9 +65,11 @@ def spiders(request, project_id):
     """Every spider of the project with its health, those needing attention
     first; `?attention=1` shows only those. htmx refreshes #spiders."""
     project = project_for_user(request.user, project_id)
+    form = SpidersForm(request.GET)
+    # An unknown value shows every spider, saying why.
+    attention_only = form.is_valid() and form.cleaned_data["attention"] == "1"
     now = now_ms()
     rows = overview(project, now=now)
-    attention_only = request.GET.get("attention") == "1"
     shown = [row for row in rows if row.flags] if attention_only else rows
     context = {
         "project": project,
@@ -67,6 +77,7 @@ def spiders(request, project_id):
         "total": len(rows),
         "needing": sum(1 for row in rows if row.flags),
         "attention_only": attention_only,
+        "errors": form_errors(form),
         "zone": zone_name(),
         "refresh_seconds": REFRESH_SECONDS,
         "refresh_url": reverse("spiders", kwargs={"project_id": project.pk})

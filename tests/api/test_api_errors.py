@@ -28,6 +28,13 @@ def test_more_than_1000_query_parameters_is_a_json_400(api, project):
     assert api.get(f"/jobq/53/count?{fine}").status_code == 200
 
 
+def test_the_request_log_notes_too_many_parameters_without_failing(api, project, caplog):
+    caplog.set_level("INFO", logger="jobq.requests")
+    assert api.get(f"/jobq/53/count?{TOO_MANY}").status_code == 400
+    (line,) = [record.getMessage() for record in caplog.records if record.name == "jobq.requests"]
+    assert "status=400" in line and 'query="(too many parameters)"' in line
+
+
 def test_more_than_1000_query_parameters_on_a_page_stays_html(admin_client, project):
     response = admin_client.get(f"/p/53/?{TOO_MANY}")
     assert response.status_code == 400

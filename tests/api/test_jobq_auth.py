@@ -153,7 +153,11 @@ def test_a_persons_key_follows_their_membership(client, job):
     assert client.get("/jobq/53/count", **basic(key)).status_code == 200
     membership.delete()
     assert client.get("/jobq/53/count", **basic(key)).status_code == 404
+    # Staff is the right to use the admin: a staff member's key still stops at their projects.
     user.is_staff = True
+    user.save()
+    assert client.get("/jobq/53/count", **basic(key)).status_code == 404
+    user.is_superuser = True
     user.save()
     assert client.get("/jobq/53/count", **basic(key)).status_code == 200
     user.is_active = False

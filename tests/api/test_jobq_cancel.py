@@ -37,13 +37,13 @@ def test_pending_jobs_finish_cancelled_and_running_jobs_are_marked(api, project)
 
 def test_one_job(api, project):
     key = add_job(spider_number=1, number=5, state="pending")
-    response = api.post("/jobq/53/1/5/cancel")
+    response = api.generic("POST", "/jobq/53/1/5/cancel")
     assert response.status_code == 200 and response.json() == {"count": 1}
     assert Job.objects.get(key=key).close_reason == "cancelled"
     # Already finished, or unknown: nothing to cancel.
-    assert api.post("/jobq/53/1/5/cancel").json() == {"count": 0}
-    assert api.post("/jobq/53/1/6/cancel").json() == {"count": 0}
-    assert api.post("/jobq/53/1/99999999999999999999/cancel").json() == {"count": 0}
+    assert api.generic("POST", "/jobq/53/1/5/cancel").json() == {"count": 0}
+    assert api.generic("POST", "/jobq/53/1/6/cancel").json() == {"count": 0}
+    assert api.generic("POST", "/jobq/53/1/99999999999999999999/cancel").json() == {"count": 0}
     assert api.get("/jobq/53/1/5/cancel").status_code == 405
     assert_counts_exact()
 
@@ -99,11 +99,11 @@ def test_cancel_by_count_is_not_offered(api, project):
 def test_access(api, project, other_project):
     key = add_job(spider_number=1, number=1, state="pending")
     assert api.generic("POST", "/jobq/54/cancel", b'[{"key": "54/1/1"}]').status_code == 404
-    assert api.post("/jobq/54/1/1/cancel").status_code == 404
+    assert api.generic("POST", "/jobq/54/1/1/cancel").status_code == 404
     read_only = make_key(project, read_only=True)
     api.defaults.pop("HTTP_AUTHORIZATION")
     body = f'[{{"key": "{key}"}}]'
     assert api.generic("POST", f"/jobq/53/cancel?apikey={read_only}", body).status_code == 403
-    assert api.post(f"/jobq/53/1/1/cancel?apikey={read_only}").status_code == 403
-    assert api.post("/jobq/53/1/1/cancel").status_code == 401
+    assert api.generic("POST", f"/jobq/53/1/1/cancel?apikey={read_only}").status_code == 403
+    assert api.generic("POST", "/jobq/53/1/1/cancel").status_code == 401
     assert Job.objects.get(key=key).state == "pending"

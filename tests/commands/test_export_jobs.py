@@ -6,7 +6,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from jobs.models import Job, JobCount
+from jobs.models import DayCount, Job, JobCount, TagCount
 
 from ..factories import BASE_TS, add_jobs, job_line
 
@@ -54,8 +54,10 @@ def test_round_trip_is_exact(tmp_path, rich_jobs):
     first = export_to(tmp_path, "--project", "53")
     assert first.count(b"\n") == 4
     before = {job["key"]: job for job in Job.objects.values()}
+    # A fresh database: no jobs, no counters.
     Job.objects.all().delete()
-    JobCount.objects.all().delete()
+    for counter in (JobCount, TagCount, DayCount):
+        counter.objects.all().delete()
     path = tmp_path / "out.jl"
     call_command("import_jobs", str(path), stdout=io.StringIO(), stderr=io.StringIO())
     assert export_to(tmp_path, "--project", "53", name="again.jl") == first

@@ -25,6 +25,8 @@ TABLES = {
     "jobs_spider": "id",
     "jobs_job": "id",
     "jobs_jobcount": "project_id, spider_id, state",
+    "jobs_tagcount": "project_id, tag, spider_id, state",
+    "jobs_daycount": "project_id, spider_id, state, outcome, day",
     "jobs_tag": "id",
     "jobs_apikey": "id",
     "jobs_apikey_projects": "id",

@@ -11,6 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 import jobs.admin.counting
+from jobs import lifecycle
 from jobs.models import ApiKey, BulkAction, Job, JobCount, Membership, Project, Spider, SyncCursor, Tag
 
 from ..factories import add_jobs, job_line, make_key, make_project
@@ -199,7 +200,7 @@ def test_job_can_be_viewed_and_its_metadata_edited_without_touching_state_or_cou
     response = admin_client.post(
         f"/admin/jobs/job/{job.pk}/change/",
         {
-            "tags": "rare, hand-tagged",
+            "tags": "rare\r\nhand-tagged",
             "close_reason": "",
             "priority": "3",
             "units": "1",
@@ -234,7 +235,12 @@ def test_a_save_writes_only_the_changed_fields(admin_client, jobs_data):
         "tags": "", "close_reason": "", "priority": "2", "units": "1", "spider_args": "null",
         "version": "", "scheduled_by": "", "started_by": "", "completed_by": "", "meta": "{}",
     }  # fmt: skip
-    Job.objects.filter(pk=job.pk).update(state="running", running_time=5, ts=5)
+    # The API's change, through the same code path as the API (counters kept).
+    lifecycle.edit_job(
+        project=job.project,
+        key=job.key,
+        change=lifecycle.Change(state="running", columns={"running_time": 5}),
+    )
     admin_client.post(f"/admin/jobs/job/{job.pk}/change/", {**form, "version": "v3"})
     job.refresh_from_db()
     assert (job.state, job.ts, job.version) == ("running", 5, "v3")
@@ -439,3 +445,69 @@ def test_superusers_see_every_project_in_the_admin(admin_client, jobs_data):
     projects = admin_client.get("/admin/jobs/project/").content.decode()
     assert "books" in projects and "other" in projects
     assert page_keys(admin_client.get("/admin/jobs/job/?project=54")) == ["54/1/1"]
+
+
+# --- a new key is never stored raw -------------------------------------------------------
+
+
+def test_a_new_key_is_shown_in_the_answer_and_kept_nowhere(admin_client, jobs_data):
+    from django.contrib.sessions.models import Session
+
+    response = admin_client.post("/admin/jobs/apikey/add/", {"name": "ci", "projects": ["53"]})
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    raw = re.search(r"The new API key is <code>([0-9a-f]{32})</code>", response.content.decode()).group(1)
+    assert ApiKey.objects.find(raw) == ApiKey.objects.get(name="ci")
+    # Not in a message waiting in the session or a cookie, not in the session at all.
+    assert all(raw not in morsel.value for morsel in response.cookies.values())
+    assert all(raw not in morsel.value for morsel in admin_client.cookies.values())
+    for session in Session.objects.all():
+        assert raw not in str(session.get_decoded()) and raw not in session.session_data
+    assert raw not in admin_client.get("/admin/jobs/apikey/").content.decode()
+
+
+# --- tags are edited whole --------------------------------------------------------------
+
+
+JOB_FORM = {
+    "close_reason": "", "priority": "2", "units": "1", "spider_args": "null",
+    "version": "", "scheduled_by": "", "started_by": "", "completed_by": "", "meta": "{}",
+}  # fmt: skip
+
+
+def test_a_save_keeps_a_tag_with_a_comma_whole(admin_client, jobs_data):
+    add_jobs(job_line(53, "books", 1, 40, tags=["a,b", " spaced ", "c"]))
+    job = Job.objects.get(key="53/1/40")
+    page = admin_client.get(f"/admin/jobs/job/{job.pk}/change/").content.decode()
+    shown = re.search(r'<textarea name="tags"[^>]*>\n?(.*?)</textarea>', page, re.S).group(1)
+    assert shown == "a,b\n spaced \nc"
+    # The form posted back as the browser sends it, only the version changed.
+    response = admin_client.post(
+        f"/admin/jobs/job/{job.pk}/change/",
+        {**JOB_FORM, "tags": shown.replace("\n", "\r\n"), "version": "v9"},
+    )
+    assert response.status_code == 302
+    job.refresh_from_db()
+    assert (job.tags, job.version) == (["a,b", " spaced ", "c"], "v9")
+    admin_client.post(f"/admin/jobs/job/{job.pk}/change/", {**JOB_FORM, "tags": "a,b\r\nd", "version": "v9"})
+    job.refresh_from_db()
+    assert job.tags == ["a,b", "d"]
+    refused = admin_client.post(f"/admin/jobs/job/{job.pk}/change/", {**JOB_FORM, "tags": "x\x00y"})
+    assert refused.status_code == 200 and "Null characters" in refused.content.decode()
+
+
+def test_a_project_id_past_64_bits_is_a_form_error_on_a_new_key(admin_client, jobs_data):
+    response = admin_client.post("/admin/jobs/apikey/add/", {"name": "ci", "projects": [str(2**64)]})
+    assert response.status_code == 200 and "is not a valid value" in response.content.decode()
+    assert not ApiKey.objects.filter(name="ci").exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/admin/jobs/job/?state=a%00b", "/admin/jobs/job/?close_reason=a%00b", "/admin/jobs/synccursor/?state=a%00b",
+     "/admin/jobs/bulkaction/?action=a%00b", "/admin/jobs/bulkaction/?created_at__year=9223372036854775807",
+     "/admin/jobs/apikey/?created_at__year=0", "/admin/jobs/apikey/?created_at__year=18446744073709551616"],
+)  # fmt: skip
+def test_lookups_the_database_cannot_take_are_refused(admin_client, jobs_data, url):
+    response = admin_client.get(url)
+    assert response.status_code == 302 and response["Location"].endswith("?e=1")

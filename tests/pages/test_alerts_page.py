@@ -122,3 +122,12 @@ def test_history_shows_each_delivery_and_the_answer(client, owner, project, djan
     assert "could not connect" in html
     assert 'hx-trigger="every 5s' in html  # polls while a delivery is under way
     assert rule.alerts.count() == 1
+
+
+def test_a_bad_rule_in_the_history_partial_is_a_400(client, owner):
+    client.force_login(owner)
+    for value in ("²", str(2**64), "1.5", "-1", "a\x00b"):
+        response = client.get("/p/53/alerts/history", {"rule": value}, headers={"HX-Request": "true"})
+        assert response.status_code == 400, value
+        assert response.content.decode().startswith("rule: ")
+    assert client.get("/p/53/alerts/history", {"rule": "99"}).status_code == 404

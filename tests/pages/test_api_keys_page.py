@@ -203,3 +203,12 @@ def test_revoke_needs_csrf_and_costs_few_queries(member, django_assert_num_queri
     assert response.status_code == 200
     key.refresh_from_db()
     assert key.revoked_at is not None
+
+
+def test_a_project_id_past_64_bits_is_a_form_error(client, owner):
+    client.force_login(owner)
+    for value in (str(2**64), "²", "-1", "a\x00b"):
+        response = create(client, projects=[value])
+        assert response.status_code == 400, value
+        assert "is not a valid value" in response.content.decode()
+    assert not ApiKey.objects.exists()

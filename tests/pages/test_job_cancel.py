@@ -211,12 +211,13 @@ def test_query_counts(client, member, jobs, django_assert_num_queries):
         client.get(cancel_url(PENDING))
     # the same four; a savepoint (the test runs in a transaction) around
     # cancel_jobs' savepoint: the locked read, the update, the counter
-    # upserts (out of pending, into finished), then the spider's health
+    # upserts (out of pending, into finished: per state and per day; no
+    # tags), then the spider's health
     # figures for a run that ended (the run's row, the spider's figures, their
     # update, the project's alert rules), release; the BulkAction row, the
     # state read again; release. Then the message is saved with the session
     # (savepoint, update, release).
-    with django_assert_num_queries(20):
+    with django_assert_num_queries(21):
         client.post(cancel_url(PENDING))
 
 

@@ -341,3 +341,12 @@ def test_a_stored_time_that_is_not_a_date_reads_as_invalid(client, owner, job, v
     response = client.get(URL.format(7))
     assert response.status_code == 200
     assert f"invalid time {value}" in response.content.decode()
+
+
+def test_an_unknown_usual_is_a_form_error_on_the_page(client, owner, job):
+    client.force_login(owner)
+    for value in ("bogus", "a\x00b", "x" * 300):
+        response = client.get(URL.format(7), {"usual": value})
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert "usual: Select a valid choice" in html and 'id="usual"' in html

@@ -337,14 +337,15 @@ def test_query_counts(client, member, spiders, django_assert_num_queries):
     # session, user, project, spider names; a savepoint (the test runs in a
     # transaction) around the push and the record: the spider, push_jobs'
     # savepoint, the unique's savepoint, the job number, the insert, release,
-    # the counter upsert, the Tag row, release; the BulkAction row; release.
-    # Then the message is saved with the session (savepoint, update, release).
-    with django_assert_num_queries(19):
+    # the counter upserts (per state, tag and day), the Tag row, release; the
+    # BulkAction row; release. Then the message is saved with the session
+    # (savepoint, update, release).
+    with django_assert_num_queries(21):
         run(client, tags="x")
-    # without a unique (its savepoint and release) and tags (the Tag row),
-    # from a list: + the spider ids of the list's filter, + whether it shows
-    # the new job, before going back to it
-    with django_assert_num_queries(18):
+    # without a unique (its savepoint and release) and tags (the Tag row and
+    # the tag counters), from a list: + the spider ids of the list's filter,
+    # + whether it shows the new job, before going back to it
+    with django_assert_num_queries(19):
         run(client, once="", back="spider=books&state=pending")
 
 

@@ -156,3 +156,11 @@ def test_a_stored_time_that_is_not_a_date_never_breaks_it(client, owner, value):
     client.force_login(owner)
     response = client.get(URL)
     assert response.status_code == 200
+
+
+def test_an_unknown_attention_value_is_a_form_error_on_the_page(client, owner):
+    client.force_login(owner)
+    for value in ("2", "a\x00b", "x" * 300):
+        response = client.get(URL, {"attention": value})
+        assert response.status_code == 200
+        assert "attention: Select a valid choice" in response.content.decode()
