@@ -5,8 +5,9 @@ import itertools
 
 import orjson
 
+from jobs.counts import rebuild_counters
 from jobs.importing import import_lines
-from jobs.models import ApiKey, Membership, Project
+from jobs.models import ApiKey, Job, Membership, Project
 
 _numbers = itertools.count(1)
 BASE_TS = 1_700_000_000_000
@@ -48,3 +49,11 @@ def make_user(username, project=None, role=Membership.Role.MEMBER, **extra):
     if project is not None:
         Membership.objects.create(project=project, user=user, role=role)
     return user
+
+
+def store_times(key, **times):
+    """Write times straight into a job's row, as rows written before the API
+    checked its times hold them (the API refuses these now), with the
+    counters such a row had (its day counted under its `ts`)."""
+    Job.objects.filter(key=key).update(**times)
+    rebuild_counters()

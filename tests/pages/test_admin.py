@@ -14,7 +14,7 @@ import jobs.admin.counting
 from jobs import lifecycle
 from jobs.models import ApiKey, BulkAction, Job, JobCount, Membership, Project, Spider, SyncCursor, Tag
 
-from ..factories import add_jobs, job_line, make_key, make_project
+from ..factories import add_jobs, job_line, make_key, make_project, store_times
 
 DAY = 24 * 3600 * 1000
 
@@ -393,7 +393,7 @@ def test_project_pages_show_and_edit_the_retention_policy(admin_client, jobs_dat
 def test_a_stored_time_that_is_not_a_date_reads_as_invalid(admin_client, jobs_data, value):
     job = Job.objects.get(key="53/1/31")
     # Written straight into the row, as before the API checked its times.
-    Job.objects.filter(pk=job.pk).update(ts=value, finished_time=value, pending_time=value)
+    store_times(job.key, ts=value, finished_time=value, pending_time=value)
     for url in ("/admin/jobs/job/?project=53", f"/admin/jobs/job/{job.pk}/change/"):
         response = admin_client.get(url)
         assert response.status_code == 200, url

@@ -1,8 +1,6 @@
 """Comparing two runs (jobs/views/compare.py)."""
 
-from jobs.models import Job
-
-from ..factories import add_jobs, job_line
+from ..factories import add_jobs, job_line, store_times
 
 URL = "/p/53/compare/"
 
@@ -50,8 +48,8 @@ def test_htmx_asks_are_redirected_to_the_page(client, owner):
 def test_stored_times_that_are_not_dates_never_break_it(client, owner):
     add_jobs(job_line(number=1), job_line(number=2))
     # Written straight into the rows, as before the API checked its times.
-    Job.objects.filter(key="53/1/1").update(ts=2**63 - 1, finished_time=1_700_000_000_000_000)
-    Job.objects.filter(key="53/1/2").update(ts=-(2**63), finished_time=-(2**63), running_time=2**63 - 1)
+    store_times("53/1/1", ts=2**63 - 1, finished_time=1_700_000_000_000_000)
+    store_times("53/1/2", ts=-(2**63), finished_time=-(2**63), running_time=2**63 - 1)
     client.force_login(owner)
     response = client.get(f"{URL}?key=53/1/1&key=53/1/2")
     assert response.status_code == 200

@@ -5,9 +5,8 @@ from django.test import Client
 
 from jobs.formatting import format_duration
 from jobs.jobdetail import close_reason_text, stats_groups, timeline
-from jobs.models import Job
 
-from ..factories import BASE_TS, add_job, add_jobs, job_line
+from ..factories import BASE_TS, add_job, add_jobs, job_line, store_times
 
 URL = "/p/53/job/1/{}/"
 
@@ -336,7 +335,7 @@ def test_the_compare_link_pairs_the_job_with_its_previous_run(client, owner, pro
 @pytest.mark.parametrize("value", [1_700_000_000_000_000, 2**63 - 1, -(2**63)])
 def test_a_stored_time_that_is_not_a_date_reads_as_invalid(client, owner, job, value):
     # Written straight into the row, as before the API checked its times.
-    Job.objects.filter(key=job).update(ts=value, finished_time=value, running_time=value)
+    store_times(job, ts=value, finished_time=value, running_time=value)
     client.force_login(owner)
     response = client.get(URL.format(7))
     assert response.status_code == 200

@@ -16,7 +16,7 @@ from jobs.models import Job, Membership, Spider
 from jobs.outcomes import badge_of
 from jobs.views import job_list as job_list_views
 
-from ..factories import BASE_TS, add_job, add_jobs, job_line, make_project, make_user
+from ..factories import BASE_TS, add_job, add_jobs, job_line, make_project, make_user, store_times
 
 LIST = "/p/53/"
 ALL = "state=pending&state=running&state=finished"
@@ -779,19 +779,13 @@ def test_partials_and_exports_answer_400_naming_the_parameter(as_member):
 # --- stored times a page cannot show --------------------------------------------
 
 
-def store_time(key, **times):
-    """Write times straight into a job's row, as rows written before the
-    API checked its times hold them (the API refuses these now)."""
-    Job.objects.filter(key=key).update(**times)
-
-
 @pytest.mark.parametrize("field", ["finished_time", "running_time", "pending_time", "ts"])
 @pytest.mark.parametrize("value", [1_700_000_000_000_000, 2**63 - 1, -(2**63), -5])
 def test_a_stored_time_that_is_not_a_date_never_breaks_the_list(as_member, field, value):
     add_jobs(job_line(number=1), job_line(number=2, state="running"))
-    store_time("53/1/1", **{field: value})
+    store_times("53/1/1", **{field: value})
     if field != "ts":
-        store_time("53/1/2", **{field: value})
+        store_times("53/1/2", **{field: value})
     for url in (f"{LIST}?{ALL}", f"/p/53/chart?{ALL}", f"/p/53/live?{ALL}&since=53/1/1&watch=53/1/2"):
         response = as_member.get(url)
         assert response.status_code == 200, url
@@ -803,7 +797,7 @@ def test_a_stored_time_that_is_not_a_date_never_breaks_the_list(as_member, field
 
 def test_a_time_stored_in_microseconds_reads_as_an_invalid_time(as_member):
     add_job(number=1)
-    store_time("53/1/1", ts=1_700_000_000_000_000, finished_time=1_700_000_000_000_000)
+    store_times("53/1/1", ts=1_700_000_000_000_000, finished_time=1_700_000_000_000_000)
     html = as_member.get(LIST).content.decode()
     assert "invalid time 1700000000000000" in html
     assert "53/1/1" in html

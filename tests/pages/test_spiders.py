@@ -6,9 +6,9 @@ import pytest
 
 from jobs.health import rebuild
 from jobs.jobmeta import now_ms
-from jobs.models import Job, Project
+from jobs.models import Project
 
-from ..factories import add_jobs, job_line
+from ..factories import add_jobs, job_line, store_times
 from ..health_factories import HOUR, MINUTE, history
 
 URL = "/p/53/spiders/"
@@ -150,8 +150,8 @@ def test_a_spider_without_finished_runs_has_empty_columns(client, owner):
 def test_a_stored_time_that_is_not_a_date_never_breaks_it(client, owner, value):
     add_jobs(job_line(number=1, close_reason="finished"), job_line(number=2, state="running"))
     # Written straight into the rows, as before the API checked its times.
-    Job.objects.filter(key="53/1/1").update(ts=value, finished_time=value, running_time=value)
-    Job.objects.filter(key="53/1/2").update(ts=value, running_time=value)
+    store_times("53/1/1", ts=value, finished_time=value, running_time=value)
+    store_times("53/1/2", ts=value, running_time=value)
     rebuild(Project.objects.get(pk=53))
     client.force_login(owner)
     response = client.get(URL)
