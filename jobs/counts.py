@@ -148,9 +148,9 @@ def _outcome_sql() -> str:
 
 
 def _day_sql() -> str:
-    """day_of in SQL: `/` and `%` truncate towards zero on both databases,
-    so a time before 1970 that is not a whole day is one day further back.
-    No step leaves 64 bits, even for a stored ts of -2**63."""
+    """day_of in SQL: `/` truncates towards zero on both databases, so a
+    time before 1970 that is not a midnight takes the day before. No
+    intermediate value leaves the range of ts (any 64-bit integer)."""
     # %% : a literal % in SQL run with parameters.
     return f"(j.ts / {DAY_MS} - CASE WHEN j.ts %% {DAY_MS} < 0 THEN 1 ELSE 0 END)"
 

@@ -580,8 +580,27 @@ def update_spider_health(
             runs = newest_runs(health.project_id, spider_id)
         health.runs = [run.as_list() for run in runs]
         health.days = {day: counts for day, counts in days.items() if int(day) > today - DAYS_KEPT}
-    SpiderHealth.objects.bulk_update(list(healths.values()), ["runs", "days", "last_started"])
+    _save_healths(healths.values())
     return ended
+
+
+def _save_healths(healths: Iterable[SpiderHealth]) -> None:
+    """Write the runs, days and last start of SpiderHealth rows: one UPDATE
+    sent many times (pipelined on PostgreSQL). bulk_update's CASE over 50
+    spiders' JSON took a third of a second for each page a mirror writes."""
+    fields = [SpiderHealth._meta.get_field(name) for name in ("runs", "days", "last_started")]
+    table = connection.ops.quote_name(SpiderHealth._meta.db_table)
+    assignments = ", ".join(f"{connection.ops.quote_name(field.name)} = %s" for field in fields)
+    rows = [
+        [
+            *(field.get_db_prep_save(getattr(health, field.name), connection) for field in fields),  # type: ignore[union-attr]
+            health.spider_id,
+        ]
+        for health in sorted(healths, key=lambda health: health.spider_id)
+    ]
+    if rows:
+        with connection.cursor() as cursor:
+            cursor.executemany(f"UPDATE {table} SET {assignments} WHERE spider_id = %s", rows)
 
 
 def newest_runs(project_id: int, spider_id: int) -> list[Run]:

@@ -5,6 +5,12 @@ Each line is a job's metadata as GET /jobs/<key> answers it, plus its
 `key` (and optionally `ts`). Jobs are upserted by key: loading the same
 lines twice changes nothing. Lines are written in batches, one transaction
 each; a bad line stops the import, and nothing of its batch is written.
+
+A batch locks the jobs it finds already stored (in id order, as lifecycle
+does) before writing, and moves every counter from those locked rows, so an
+API update or bulk action running at the same time is either counted from
+or waits. PostgreSQL gets the batch by COPY into a temporary table and
+writes it with one UPDATE and one INSERT; SQLite with executemany.
 """
 
 from collections.abc import Callable, Iterable, Mapping, Sequence

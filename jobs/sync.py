@@ -263,6 +263,24 @@ def pages_down(
         seen, endts = {line["key"] for line in lines if line["ts"] == low}, low + 1
 
 
+_END = object()
+
+
+def one_ahead[T](items: Iterator[T]) -> Iterator[T]:
+    """Iterate `items` with the next one already being fetched in a thread:
+    the source lists page n+1 while page n is written here, so a run takes
+    about as long as the slower of the two rather than their sum. The
+    iterator is only ever advanced by one thread at a time."""
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(next, items, _END)
+        while True:
+            item = pending.result()
+            if item is _END:
+                return
+            pending = pool.submit(next, items, _END)
+            yield item  # type: ignore[misc]  # not _END here
+
+
 class Mirror:
     """One run of copying a source project into a local project."""
 
@@ -417,8 +435,10 @@ class Mirror:
         return bound
 
     def _walk(self, cursor: SyncCursor, state_summary: StateSummary, **bounds: Any) -> None:
-        for lines, low in pages_down(
-            self.source, state=cursor.state, page_size=self.page_size, jobmeta=self.jobmeta, **bounds
+        for lines, low in one_ahead(
+            pages_down(
+                self.source, state=cursor.state, page_size=self.page_size, jobmeta=self.jobmeta, **bounds
+            )
         ):
             state_summary.listed += len(lines)
             if not cursor.pass_top_key and lines:
@@ -434,8 +454,8 @@ class Mirror:
     def _relist(self, cursor: SyncCursor, state_summary: StateSummary) -> None:
         listed: set[str] = set()
         newest: dict[str, Any] | None = None
-        for lines, _low in pages_down(
-            self.source, state=cursor.state, page_size=self.page_size, jobmeta=self.jobmeta
+        for lines, _low in one_ahead(
+            pages_down(self.source, state=cursor.state, page_size=self.page_size, jobmeta=self.jobmeta)
         ):
             state_summary.listed += len(lines)
             newest = newest or (lines[0] if lines else None)

@@ -22,6 +22,7 @@ import http.client
 import multiprocessing
 import os
 import platform
+import re
 import secrets
 import shutil
 import signal
@@ -218,8 +219,15 @@ def captured_sql(client: Client, path: str) -> list[str]:
             response.close()
         else:
             assert response.status_code == 200, (path, response.status_code, response.content[:300])
-    sqls = [q["sql"] for q in captured.captured_queries]
-    return [sql for sql in sqls if sql.lstrip().upper().startswith(("SELECT", "WITH"))]
+    # A server-side cursor is logged as the DECLARE that opens it.
+    sqls = [
+        re.sub(r"^DECLARE .*? CURSOR FOR ", "", q["sql"], flags=re.DOTALL) for q in captured.captured_queries
+    ]
+    return [
+        sql
+        for sql in sqls
+        if sql.lstrip().upper().startswith(("SELECT", "WITH")) and "set_config(" not in sql
+    ]
 
 
 def raw_times(raw: psycopg.Connection, sqls: list[str], repeat: int) -> list[float]:
