@@ -153,7 +153,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "jobs.middleware.DatabaseUnavailableMiddleware",
     # Reads of GET requests from the replica, when DATABASE_REPLICA_URL is set (else it steps aside).
-    "jobs.replicas.ReadRoutingMiddleware",
+    "jobs.ops.replicas.ReadRoutingMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -238,7 +238,7 @@ DATABASES = {"default": database_from_env()}
 _replica = replica_from_env(DATABASES["default"])
 if _replica is not None:
     DATABASES["replica"] = _replica
-    DATABASE_ROUTERS = ["jobs.replicas.PrimaryReplicaRouter"]
+    DATABASE_ROUTERS = ["jobs.ops.replicas.PrimaryReplicaRouter"]
 # A session reads from the primary for this long after its own write.
 DATABASE_REPLICA_PIN_SECONDS = env_int("DATABASE_REPLICA_PIN_SECONDS", 10)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -276,7 +276,7 @@ if "replica" in DATABASES and not SHARED_CACHE:
         "primary through the shared cache."
     )
 
-AUTHENTICATION_BACKENDS = ["jobs.login_throttle.ThrottledModelBackend"]
+AUTHENTICATION_BACKENDS = ["jobs.ops.login_throttle.ThrottledModelBackend"]
 # Failed logins allowed per user name, and per client address, in a window.
 JOBQ_LOGIN_LIMIT_PER_USER = env_rate("JOBQ_LOGIN_LIMIT_PER_USER", "10/900")
 JOBQ_LOGIN_LIMIT_PER_ADDRESS = env_rate("JOBQ_LOGIN_LIMIT_PER_ADDRESS", "50/900")

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from jobs.jobq.errors import handler400, handler403, handler404, handler500  # noqa: F401  (Django reads them here)
-from jobs.login_throttle import ThrottledLoginView
+from jobs.ops.login_throttle import ThrottledLoginView
 
 # /healthz and /metrics are answered by jobs.ops.middleware, before host checks.
 urlpatterns = [

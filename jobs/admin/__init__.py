@@ -36,7 +36,6 @@ from ..counts import add_to_counters, remove_from_counters
 from ..filters import ProjectsField
 from ..keys import parse_job_key
 from ..lifecycle import remember_tags
-from ..login_throttle import ThrottledAdminAuthenticationForm
 from ..models import (
     ApiKey,
     BulkAction,
@@ -49,6 +48,7 @@ from ..models import (
     Tag,
     digest_of,
 )
+from ..ops.login_throttle import ThrottledAdminAuthenticationForm
 from .counting import CheapCountPaginator, FastCountAdmin, counted_jobs, summarised_deletion
 from .filters import (
     CloseReasonFilter,

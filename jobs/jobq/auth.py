@@ -18,10 +18,9 @@ from django.http.response import HttpResponseBase
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from .. import ratelimit
 from ..keys import INT64_MAX
 from ..models import ApiKey, Project
-from ..ops import metrics
+from ..ops import metrics, ratelimit
 from .crosssite import refuse_browser_signals, refuse_form_post
 from .errors import ApiError, forbidden, method_not_allowed, not_found, unauthorized
 
@@ -61,14 +60,14 @@ def authenticate(request: HttpRequest) -> ApiKey | None:
         now = timezone.now()
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_PRECISION:
             # Bookkeeping, not the client's write: named for the primary, so
-            # the request's reads stay on a replica (jobs.replicas).
+            # the request's reads stay on a replica (jobs.ops.replicas).
             ApiKey.objects.using(DEFAULT_DB_ALIAS).filter(pk=key.pk).update(last_used_at=now)
     return key
 
 
 def throttle(key: ApiKey) -> None:
     """429 when the key went over JOBQ_RATE_LIMIT requests in its window,
-    counted in the cache: with REDIS_URL, across every server (jobs.ratelimit)."""
+    counted in the cache: with REDIS_URL, across every server (jobs.ops.ratelimit)."""
     verdict = ratelimit.hit(f"api-key:{key.pk}", settings.JOBQ_RATE_LIMIT)
     if not verdict.allowed:
         metrics.THROTTLED.labels("api").inc()

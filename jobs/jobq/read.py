@@ -16,7 +16,7 @@ from django.http.response import HttpResponseBase
 from ..filters import JobFilter, ListParamsForm
 from ..jobmeta import MAX_TEXT, columns_for, dumps_line, list_line, now_ms
 from ..models import STATES, Job, JobCount, JobQuerySet, Project, Spider, State
-from ..replicas import stream_reads
+from ..ops.replicas import stream_reads
 from ..spidernames import spider_names
 from .auth import ApiRequest, jobq_endpoint, project_for
 from .crosssite import refuse_browser_signals

@@ -1,1 +1,2 @@
-"""Running jobq: request logs, metrics, health, and who the client is."""
+"""Running jobq: request logs, metrics, health, who the client is, shared
+limits in the cache, read replicas and retention."""

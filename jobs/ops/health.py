@@ -3,7 +3,7 @@ migration is applied (and the replica answers, when there is one), 503
 otherwise. The body says which check failed, for whoever looks.
 
 The cache is reported but never fails the check: with Redis down the limits
-let requests through (jobs.ratelimit), so taking every server out of a load
+let requests through (jobs.ops.ratelimit), so taking every server out of a load
 balancer over it would turn a degraded service into an outage.
 """
 
@@ -15,7 +15,7 @@ from django.db import DatabaseError, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, JsonResponse
 
-from ..ratelimit import CACHE_ERRORS
+from .ratelimit import CACHE_ERRORS
 
 log = logging.getLogger(__name__)
 OK = "ok"

@@ -12,7 +12,7 @@ from ..access import project_for_user
 from ..jobmeta import dumps_line, list_line, now_ms
 from ..jobq.responses import JSONLINES, batched
 from ..listing import export_rows, parse_list_request
-from ..replicas import stream_reads
+from ..ops.replicas import stream_reads
 from ..spidernames import spider_names
 from . import bad_request
 

@@ -6,7 +6,7 @@ from django.http import QueryDict
 from jobs.filters import JobFilter
 from jobs.jobmeta import METADATA_COLUMNS, dumps_line, export_line
 from jobs.models import STATES, Project, Spider
-from jobs.replicas import read_transaction
+from jobs.ops.replicas import read_transaction
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from jobs.models import Project
-from jobs.retention import BATCH_SIZE, PAUSE_SECONDS, count_candidates, planned_purges, run_purge
+from jobs.ops.retention import BATCH_SIZE, PAUSE_SECONDS, count_candidates, planned_purges, run_purge
 
 
 class Command(BaseCommand):

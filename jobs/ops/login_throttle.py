@@ -19,9 +19,8 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from . import ratelimit
-from .ops import metrics
-from .ops.clients import client_address
+from . import metrics, ratelimit
+from .clients import client_address
 
 
 def _buckets(request, username):

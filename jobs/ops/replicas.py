@@ -22,8 +22,8 @@ from django.core.cache import cache
 from django.core.exceptions import MiddlewareNotUsed
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 
-from .jobq.auth import raw_key_from
-from .models import digest_of
+from ..jobq.auth import raw_key_from
+from ..models import digest_of
 from .ratelimit import CACHE_ERRORS
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from django.core.cache import cache
 from redis.exceptions import RedisError
 
-from .ops import metrics
+from . import metrics
 
 log = logging.getLogger(__name__)
 # What a failing cache raises: Redis's own errors, or the socket's.

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from .counts import remove_from_counters
-from .jobmeta import now_ms
-from .models import Job, Project
-from .timezones import DAY_MS
+from ..counts import remove_from_counters
+from ..jobmeta import now_ms
+from ..models import Job, Project
+from ..timezones import DAY_MS
 
 BATCH_SIZE = 1000
 # Between batches, so that other writers (SQLite's single writer above all) get their turn.
