@@ -11,6 +11,7 @@ before it is sent.
 """
 
 import logging
+import signal
 import threading
 from dataclasses import dataclass
 
@@ -85,6 +86,11 @@ def backend_kind() -> str:
     return "redis" if type(backend).__module__.startswith("django_tasks_rq") else "database"
 
 
+SHUTDOWN_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGQUIT") if hasattr(signal, name)
+)
+
+
 class Worker:
     """The queue's worker loop, stoppable from another thread (tests)."""
 
@@ -95,10 +101,21 @@ class Worker:
         self._inner: object | None = None
 
     def run(self) -> None:
-        if self.kind == "redis":
-            self._run_rq()
-        else:
-            self._run_database()
+        # Both queues' workers take over the shutdown signals for a graceful
+        # stop. A run inside a longer-lived process (a test, a batch) hands
+        # them back when it ends: a handler left behind would make the
+        # process and its forked children shrug off SIGTERM.
+        previous = {number: signal.getsignal(number) for number in SHUTDOWN_SIGNALS}
+        try:
+            if self.kind == "redis":
+                self._run_rq()
+            else:
+                self._run_database()
+        finally:
+            if threading.current_thread() is threading.main_thread():
+                for number, handler in previous.items():
+                    if handler is not None:
+                        signal.signal(number, handler)
 
     def _run_database(self) -> None:
         from django.utils.crypto import get_random_string

@@ -2,6 +2,8 @@
 (RQ under django.tasks, JOBQ_TASKS_REDIS), run by RQ's own worker loop.
 Uses Redis database 5 on 127.0.0.1, emptied before and after."""
 
+import signal
+
 import pytest
 import redis
 from django.tasks import task_backends
@@ -71,3 +73,13 @@ def test_alerts_go_through_redis_with_retries(project, receiver, redis_queue, tr
     [request] = receiver.requests
     assert request["json"]["job"]["key"] == key
     assert AlertDelivery.objects.get().attempts == 2
+
+
+def test_a_run_in_this_process_gives_the_shutdown_signals_back(redis_queue, transactional_db):
+    """RQ's worker handles SIGTERM and SIGINT while it runs; once it returns,
+    this process (and any process it forks) stops on SIGTERM again."""
+    before = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
+    assert alert_worker.backend_kind() == "redis"
+    alert_worker.Worker(batch=True).run()
+    assert {number: signal.getsignal(number) for number in before} == before
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
