@@ -272,13 +272,27 @@ def _hammer(args: tuple[int, dict[str, str], str, float]) -> int:
     return done
 
 
+def _default_signals() -> None:
+    # A forked client must not inherit a handler that ignores SIGTERM.
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_DFL)
+
+
 def throughput(port: int, headers: dict[str, str], path: str, clients: int, seconds: float) -> float:
     """Requests per second of `clients` processes, each one request at a time."""
-    with multiprocessing.get_context("fork").Pool(clients) as pool:
+    pool = multiprocessing.get_context("fork").Pool(clients, initializer=_default_signals)
+    try:
         pool.map(_hammer, [(port, headers, path, 0.5)] * clients)  # warm-up
         started = time.perf_counter()
         done = sum(pool.map(_hammer, [(port, headers, path, seconds)] * clients))
-        return done / (time.perf_counter() - started)
+        rate = done / (time.perf_counter() - started)
+    except BaseException:
+        pool.terminate()
+        raise
+    # The clients end on the pool's own sentinels: no signal needed.
+    pool.close()
+    pool.join()
+    return rate
 
 
 # --- the table -----------------------------------------------------------------------
