@@ -375,7 +375,7 @@ def write_batch(batch: Iterable[ParsedJob], summary: ImportSummary) -> None:
     for before, after in written.changed:
         counts.changed(before, {**before, **after})
     counts.apply()
-    # Spider health follows the jobs (jobs/health.py): one call per batch, with
+    # Spider health follows the jobs (jobs/health/): one call per batch, with
     # each job's columns before (None when new) and after, ids included.
     changes: list[tuple[dict[str, Any] | None, dict[str, Any]]] = [
         (None, {"id": after["id"], "state": after["state"]}) for _none, after in written.created

@@ -626,7 +626,7 @@ class SyncCursor(models.Model):
         return f"{self.source_url} {self.source_project} -> {self.into_project} {self.state}: {self.newest_key or '-'}"
 
 
-# --- spider health and alerts (jobs/health.py, jobs/alerts/) -----------------
+# --- spider health and alerts (jobs/health/, jobs/alerts/) -----------------
 
 
 class SpiderHealth(models.Model):

@@ -21,12 +21,12 @@ from .. import lifecycle
 from ..access import project_for_user
 from ..formatting import format_duration, is_number, value_text
 from ..health import COHORTS, comparison_of, percent_text, runs_around
+from ..health.runchart import runs_chart
 from ..jobdetail import close_reason_text, stats_groups, timeline
 from ..jobmeta import MAX_TEXT, METADATA_COLUMNS, TIME_FIELDS, metadata_of, now_ms
 from ..links import job_detail_url, job_list_url, job_url_kwargs
 from ..models import Job, State, Tag
 from ..outcomes import badge_label, badge_of, outcome_of
-from ..runchart import runs_chart
 from . import form_errors
 
 # Metadata fields with a section of their own on the page.

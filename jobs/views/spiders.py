@@ -9,10 +9,10 @@ from django.views.decorators.vary import vary_on_headers
 
 from ..access import project_for_user
 from ..formatting import format_duration, local_isoformat, local_time, relative
+from ..health.overview import SpiderRow, overview, sparkline
 from ..jobmeta import now_ms
 from ..links import job_detail_url, job_list_url
 from ..outcomes import badge_label
-from ..overview import SpiderRow, overview, sparkline
 from ..timezones import zone_name
 from . import form_errors
 

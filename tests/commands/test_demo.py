@@ -80,7 +80,7 @@ def test_first_run_loads_demo_jobs_and_second_run_reuses_everything(client, djan
     assert not jobs.filter(state="running").exclude(running_time=F("ts")).exists()
     assert jobs.filter(spider_args__isnull=False).exists()
 
-    # The import kept every spider's health figures (jobs/health.py).
+    # The import kept every spider's health figures (jobs/health/).
     from jobs.models import Spider, SpiderHealth
 
     assert SpiderHealth.objects.count() == Spider.objects.count()

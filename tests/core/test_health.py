@@ -1,4 +1,4 @@
-"""Spider health figures kept by lifecycle and the importer (jobs/health.py):
+"""Spider health figures kept by lifecycle and the importer (jobs/health/):
 always what a rebuild from the jobs finds."""
 
 from jobs import health, lifecycle

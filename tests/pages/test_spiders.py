@@ -1,4 +1,4 @@
-"""The spiders overview (jobs/views/spiders.py, jobs/overview.py)."""
+"""The spiders overview (jobs/views/spiders.py, jobs/health/overview.py)."""
 
 import re
 

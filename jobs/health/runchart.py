@@ -3,9 +3,9 @@ one bar per run, the job's own bar marked. No database access here."""
 
 from typing import Any
 
-from .formatting import format_duration
-from .health import Run
-from .outcomes import badge_label
+from ..formatting import format_duration
+from ..outcomes import badge_label
+from . import Run
 
 
 def runs_chart(runs: list[Run], this_number: int, figure: str, usual: float | None) -> dict[str, Any] | None:

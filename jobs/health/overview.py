@@ -1,5 +1,5 @@
 """The spiders overview: one row per spider with its last run, recent
-figures and what needs attention, from the SpiderHealth rows (health.py)
+figures and what needs attention, from the SpiderHealth rows (jobs/health/)
 and one look at the live jobs. Three queries whatever the project's size."""
 
 import itertools
@@ -8,8 +8,11 @@ from typing import Any
 
 from django.db.models import Count, Min
 
-from .formatting import format_duration
-from .health import (
+from ..formatting import format_duration
+from ..models import Job, Project, Spider, State
+from ..outcomes import HEALTHY, badge_label
+from ..timezones import DAY_MS
+from . import (
     FAR_BELOW,
     LONG_FACTOR,
     MIN_RUNS,
@@ -22,9 +25,6 @@ from .health import (
     percent_text,
     usual_of,
 )
-from .models import Job, Project, Spider, State
-from .outcomes import HEALTHY, badge_label
-from .timezones import DAY_MS
 
 # A running job is long only this far past its usual duration as well (short spiders).
 LONG_MARGIN_MS = 10 * 60_000

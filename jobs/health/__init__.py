@@ -30,10 +30,10 @@ from typing import Any
 
 from django.db import connection
 
-from .jobmeta import now_ms
-from .models import Job, Project, Spider, SpiderHealth, State
-from .outcomes import HEALTHY, outcome_of
-from .timezones import DAY_MS
+from ..jobmeta import now_ms
+from ..models import Job, Project, Spider, SpiderHealth, State
+from ..outcomes import HEALTHY, outcome_of
+from ..timezones import DAY_MS
 
 RUNS_KEPT = 30
 USUAL_RUNS = 20
@@ -211,7 +211,7 @@ def hints_of(run: Run, usual: Usual | None) -> list[Hint]:
 
 
 def _figure_text(name: str, value: float) -> str:
-    from .formatting import format_duration
+    from ..formatting import format_duration
 
     return format_duration(int(value)) if name == "duration" else f"{round(value):,}"
 
@@ -473,7 +473,7 @@ class RunChanges:
         ended = update_spider_health(rows, self.notes, now)
         self.notes.clear()
         if self.alerts and ended:
-            from .alerts.rules import runs_ended
+            from ..alerts.rules import runs_ended
 
             runs_ended(ended, now=now)
 
