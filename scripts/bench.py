@@ -272,15 +272,13 @@ def _hammer(args: tuple[int, dict[str, str], str, float]) -> int:
     return done
 
 
-def _default_signals() -> None:
-    # A forked client must not inherit a handler that ignores SIGTERM.
-    for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, signal.SIG_DFL)
-
-
 def throughput(port: int, headers: dict[str, str], path: str, clients: int, seconds: float) -> float:
-    """Requests per second of `clients` processes, each one request at a time."""
-    pool = multiprocessing.get_context("fork").Pool(clients, initializer=_default_signals)
+    """Requests per second of `clients` processes, each one request at a time.
+
+    The clients are spawned, not forked: a fork of this process (threads of
+    its own, or of a test runner's) may copy a lock another thread holds,
+    and a forked client then waits on it forever."""
+    pool = multiprocessing.get_context("spawn").Pool(clients)
     try:
         pool.map(_hammer, [(port, headers, path, 0.5)] * clients)  # warm-up
         started = time.perf_counter()
