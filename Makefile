@@ -58,10 +58,11 @@ dev: setup
 	$(LOCAL) DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
 
 # The suite runs in TEST_WORKERS processes (pytest-xdist), whole modules each
-# (--dist loadfile): a module's servers, files and Redis database stay its own.
+# (--dist loadfile, in pyproject.toml): a module's servers, files and Redis
+# database stay its own.
 TEST_WORKERS ?= 2
 test: setup-dev
-	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	@$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # What CI checks besides the tests: lint, formatting, types.
 lint: setup-dev
