@@ -5,6 +5,7 @@ project and ends with `ts DESC, id DESC`, so the first page of any filter
 reads only the rows it shows (see docs/performance.md).
 """
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -12,12 +13,14 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Self
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models, transaction
+from django.db import connections, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from .fields import PostgresGinIndex, TagsField
+from .fixedsql import Columns
 from .timezones import DAY_MS
 
 if TYPE_CHECKING:
@@ -294,15 +297,48 @@ class Job(models.Model):
         return self.key
 
 
+def counter_sum(
+    counters: "models.QuerySet[JobCount] | models.QuerySet[TagCount]",
+    project: Project,
+    states: Iterable[str],
+    spider_names: Iterable[str] | None,
+    *,
+    tag: str | None = None,
+) -> int:
+    """The sum of the project's counters (JobCount, or TagCount of `tag`) in
+    `states`, of the named spiders if any. Fixed SQL: `/count` runs it on
+    every request, and building it through the ORM took longer than the
+    database does to answer it."""
+    connection = connections[counters.db]
+    quote = connection.ops.quote_name
+    states = list(states)
+    names = None if spider_names is None else list(spider_names)
+    if not states or names == []:
+        return 0
+    where = [f"c.project_id = %s AND c.state IN ({', '.join(['%s'] * len(states))})"]
+    params: list[str | int] = [project.pk, *states]
+    if tag is not None:
+        where.append("c.tag = %s")
+        params.append(tag)
+    if names is not None:
+        where.append(
+            f"c.spider_id IN (SELECT s.id FROM {quote(Spider._meta.db_table)} s"
+            f" WHERE s.project_id = %s AND s.name IN ({', '.join(['%s'] * len(names))}))"
+        )
+        params += [project.pk, *names]
+    table = quote(counters.model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COALESCE(SUM(c.n), 0) FROM {table} c WHERE {' AND '.join(where)}", params)
+        (total,) = cursor.fetchone()
+    return int(total)
+
+
 class JobCountQuerySet(models.QuerySet["JobCount", "JobCount"]):
     def total(
         self, project: Project, states: Iterable[str], spider_names: Iterable[str] | None = None
     ) -> int:
         """Jobs of the project in `states` (of the named spiders): one index lookup."""
-        counts = self.filter(project=project, state__in=list(states))
-        if spider_names is not None:
-            counts = counts.filter(spider__name__in=spider_names)
-        return counts.aggregate(total=models.Sum("n"))["total"] or 0
+        return counter_sum(self, project, states, spider_names)
 
     def by_state(
         self, project: Project, spider: Spider | None = None, spider_names: Iterable[str] | None = None
@@ -344,10 +380,7 @@ class TagCountQuerySet(models.QuerySet["TagCount", "TagCount"]):
     ) -> int:
         """Jobs of the project in `states` with `tag` (of the named spiders):
         one range of the (project, tag, spider, state) constraint's index."""
-        counts = self.filter(project=project, tag=tag, state__in=list(states))
-        if spider_names is not None:
-            counts = counts.filter(spider__name__in=spider_names)
-        return counts.aggregate(total=models.Sum("n"))["total"] or 0
+        return counter_sum(self, project, states, spider_names, tag=tag)
 
     def by_state(
         self, project: Project, tag: str, spider_names: Iterable[str] | None = None
@@ -499,17 +532,68 @@ class ApiKeyQuerySet(models.QuerySet["ApiKey", "ApiKey"]):
     def find(self, raw_key: str) -> "ApiKey | None":
         """The active key whose digest matches, or None. A key owned by a
         deactivated user is not active either."""
+        return self.find_with_project(raw_key, None)[0]
+
+    def find_with_project(
+        self, raw_key: str, project_id: int | None
+    ) -> tuple["ApiKey | None", Project | None]:
+        """(key, project): the active key whose digest matches (its user
+        loaded), and the project `project_id` if that key may see it (None
+        when it may not, or when there is no such project). One query by
+        the digest's index, in fixed SQL: every API request runs it."""
         digest = digest_of(raw_key)
-        key = (
-            self.active()
-            .filter(Q(user__isnull=True) | Q(user__is_active=True), digest=digest)
-            .select_related("user")
-            .first()
-        )
+        connection = connections[self.db]
+        with connection.cursor() as cursor:
+            cursor.execute(_key_and_project_sql(connection.alias), [project_id, digest])
+            row = cursor.fetchone()
         # The lookup is by an index; compare again in constant time anyway.
-        if key is not None and hmac.compare_digest(key.digest, digest):
-            return key
-        return None
+        if row is None or not hmac.compare_digest(row[_KEY_DIGEST], digest):
+            return None, None
+        keys, users, projects = _key_columns()
+        key = keys.instance(row[: len(keys)], connection)
+        user_row = row[len(keys) : len(keys) + len(users)]
+        # Set even when None, so that key.user never queries.
+        key.user = users.instance(user_row, connection) if key.user_id is not None else None
+        project_row = row[len(keys) + len(users) :]
+        project = projects.instance(project_row, connection) if project_row[0] is not None else None
+        return key, project
+
+
+@functools.cache
+def _key_columns() -> tuple[Columns["ApiKey"], Columns["User"], Columns[Project]]:
+    return Columns(ApiKey, "k"), Columns(get_user_model(), "u"), Columns(Project, "p")
+
+
+_KEY_DIGEST = 3  # the digest's position among ApiKey's columns (checked in _key_and_project_sql)
+
+
+@functools.cache
+def _key_and_project_sql(alias: str) -> str:
+    """The key by its digest with its user, and the project if the key may see it:
+    listed on the key and, for a person's key, a project of that person's
+    (a superuser's reaches every project the key lists)."""
+    keys, users, projects = _key_columns()
+    assert keys.fields[_KEY_DIGEST].name == "digest"
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    through = ApiKey.projects.through._meta
+    user_pk = quote(users.pk_column)
+    return f"""
+        SELECT {keys.select(connection)}, {users.select(connection)}, {projects.select(connection)}
+        FROM {quote(keys.table)} k
+        LEFT JOIN {quote(users.table)} u ON u.{user_pk} = k.user_id
+        LEFT JOIN {quote(projects.table)} p ON p.id = %s
+            AND EXISTS (
+                SELECT 1 FROM {quote(through.db_table)} kp
+                WHERE kp.{quote(through.get_field("apikey").column)} = k.id
+                AND kp.{quote(through.get_field("project").column)} = p.id
+            )
+            AND (k.user_id IS NULL OR u.is_superuser OR EXISTS (
+                SELECT 1 FROM {quote(Membership._meta.db_table)} m
+                WHERE m.project_id = p.id AND m.user_id = k.user_id
+            ))
+        WHERE k.digest = %s AND k.revoked_at IS NULL AND (k.user_id IS NULL OR u.is_active)
+    """
 
 
 class ApiKey(models.Model):

@@ -32,10 +32,12 @@ View = Callable[..., HttpResponseBase]
 
 
 class ApiRequest(HttpRequest):
-    """The request a `jobq_endpoint` view receives: it carries its API key.
-    Never instantiated; it names the attribute the decorator sets, for mypy."""
+    """The request a `jobq_endpoint` view receives: it carries its API key,
+    and the project of the URL's `project_id` if the key may see it.
+    Never instantiated; it names the attributes the decorator sets, for mypy."""
 
     api_key: ApiKey
+    api_project: Project | None
 
 
 def raw_key_from(request: HttpRequest) -> str | None:
@@ -50,19 +52,22 @@ def raw_key_from(request: HttpRequest) -> str | None:
     return request.GET.get("apikey") or None
 
 
-def authenticate(request: HttpRequest) -> ApiKey | None:
-    """The active key the request carries, or None."""
+def authenticate(request: HttpRequest, project_id: int | None = None) -> tuple[ApiKey | None, Project | None]:
+    """(key, project): the active key the request carries, and the project
+    `project_id` if that key may see it; Nones otherwise. One query."""
     raw = raw_key_from(request)
     if not raw or len(raw) > 200:
-        return None
-    key = ApiKey.objects.find(raw)
+        return None, None
+    if project_id is not None and project_id > INT64_MAX:
+        project_id = None  # no such project: the database could not even compare it
+    key, project = ApiKey.objects.find_with_project(raw, project_id)
     if key is not None:
         now = timezone.now()
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_PRECISION:
             # Bookkeeping, not the client's write: named for the primary, so
             # the request's reads stay on a replica (jobs.ops.replicas).
             ApiKey.objects.using(DEFAULT_DB_ALIAS).filter(pk=key.pk).update(last_used_at=now)
-    return key
+    return key, project
 
 
 def throttle(key: ApiKey) -> None:
@@ -102,7 +107,8 @@ def jobq_endpoint(*methods: str, write: bool | set[str] = False) -> Callable[[Vi
                 if writes:
                     # Before the key: another site's page gets no Basic-auth prompt either.
                     refuse_browser_signals(request)
-                key = authenticate(request)
+                project_id = kwargs.get("project_id")
+                key, project = authenticate(request, project_id if isinstance(project_id, int) else None)
                 if key is None:
                     raise unauthorized()
                 throttle(key)
@@ -113,6 +119,7 @@ def jobq_endpoint(*methods: str, write: bool | set[str] = False) -> Callable[[Vi
                     refuse_form_post(request)
                 # This is the step that makes the request an ApiRequest.
                 request.api_key = key  # type: ignore[attr-defined]
+                request.api_project = project  # type: ignore[attr-defined]
                 return view(request, *args, **kwargs)
             except ApiError as error:
                 return error.response()
@@ -123,17 +130,10 @@ def jobq_endpoint(*methods: str, write: bool | set[str] = False) -> Callable[[Vi
 
 
 def project_for(request: ApiRequest, project_id: int) -> Project:
-    """The project, if the request's key may see it; the same 404 otherwise."""
-    if project_id > INT64_MAX:
-        raise not_found(f"Project {project_id} not found.")
-    key = request.api_key
-    projects = Project.objects.filter(pk=project_id, api_keys=key)
-    if key.user is not None and not key.user.is_superuser:
-        # A person's key reaches no further than the person: leaving a
-        # project takes the key's access to it along.
-        projects = projects.filter(membership__user=key.user)
-    project = projects.first()
-    if project is None:
+    """The project, if the request's key may see it; the same 404 otherwise.
+    Looked up with the key (ApiKey.objects.find_with_project)."""
+    project = request.api_project
+    if project is None or project.pk != project_id:
         raise not_found(f"Project {project_id} not found.")
     return project
 

@@ -206,11 +206,11 @@ def test_non_ascii_round_trips(api, project):
 def test_list_queries(api, project, django_assert_num_queries):
     add_jobs(*[job_line(spider=f"s{i}", spider_number=i + 1, tags=["t"]) for i in range(20)])
     api.get("/jobq/53/count")
-    # key, project access, spider names, the jobs: no query per job or spider
-    with django_assert_num_queries(4):
+    # the key with its project, spider names, the jobs: no query per job or spider
+    with django_assert_num_queries(3):
         assert len(lines(api, "?has_tag=t&count=100")) == 20
     # the stop job's lookup; the spider names are known by then (jobs/spidernames.py)
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(3):
         lines(api, "?stop=53/1/1")
 
 
@@ -254,8 +254,8 @@ def test_bad_parameters_are_400(api, project, query, param):
 def test_a_list_reads_spider_names_once_per_process(api, project, django_assert_num_queries):
     add_job(spider="books", spider_number=1)
     assert [line["spider"] for line in lines(api)] == ["books"]
-    # The key, the project, the jobs: the spiders are known already.
-    with django_assert_num_queries(3):
+    # The key with its project, the jobs: the spiders are known already.
+    with django_assert_num_queries(2):
         assert [line["spider"] for line in lines(api)] == ["books"]
 
 

@@ -99,8 +99,8 @@ def test_summary_count_is_capped_per_queue(api, jobs, path, settings):
 
 def test_summary_queries(api, jobs, django_assert_num_queries):
     api.get("/jobq/53/count")
-    # key, project, counters by state, spider names, one per queue
-    with django_assert_num_queries(7):
+    # the key with its project, counters by state, spider names, one per queue
+    with django_assert_num_queries(6):
         jl(api.get("/jobq/53/summary"))
 
 

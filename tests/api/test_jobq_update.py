@@ -208,11 +208,11 @@ def test_access(api, project, other_project):
 def test_query_count(api, project, django_assert_num_queries):
     key = add_job(state="pending")
     update(api, {"key": key, "foo": 1})  # the key was used this minute
-    # 1. the key  2. the project  3. savepoint  4. the job, locked
-    # 5. its new values  6-7. the counters per state and per day (no tags:
-    # no tag counter changes)  8. the spider's last start
-    # (health.record_starts)  9. release
-    with django_assert_num_queries(9):
+    # 1. the key with its project  2. savepoint  3. the job, locked
+    # 4. its new values  5-6. the counters per state and per day (no tags:
+    # no tag counter changes)  7. the spider's last start
+    # (health.record_starts)  8. release
+    with django_assert_num_queries(8):
         update(api, {"key": key, "state": "running", "foo": 2})
 
 
@@ -220,12 +220,12 @@ def test_query_count_of_a_spider_prefix(api, project, django_assert_num_queries)
     for _ in range(30):
         add_job(spider="books", spider_number=1, state="finished")
     update(api, {"key": "53/9", "foo": 1})  # the key was used this minute
-    # 1. the key  2. the project  3. the spiders' ids  4. savepoint
-    # 5. the jobs, locked  6. one UPDATE for all (same new values)
-    # 7-8. the counters per state and per day (no tags)  9-12. spider health
+    # 1. the key with its project  2. the spiders' ids  3. savepoint
+    # 4. the jobs, locked  5. one UPDATE for all (same new values)
+    # 6-7. the counters per state and per day (no tags)  8-11. spider health
     # (health.RunChanges.apply): the jobs read back, the spider's row locked,
     # its newest runs walked again (they were deleted), the row written
-    # 13. release
-    with django_assert_num_queries(13):
+    # 12. release
+    with django_assert_num_queries(12):
         assert len(answers(update(api, {"key": "53/1", "state": "deleted"}))) == 30
     assert_counts_exact()

@@ -1,0 +1,66 @@
+"""Model rows read by fixed SQL, for the few queries every API request runs.
+
+Building a query through the ORM costs more than PostgreSQL takes to answer
+it when it reads one row by an index: the key lookup and the counters were
+most of an API request's time (docs/performance.md, "Where an API request's
+time goes"). Their SQL is written once, from the models' own table and
+column names, and the values come back through the same converters the ORM
+applies (SQLite returns date-times as text, JSON as text, ...).
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import models
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+
+class Columns[M: models.Model]:
+    """Every concrete column of `model` under a table alias in a SELECT,
+    turned back into an instance of the model."""
+
+    def __init__(self, model: type[M], alias: str) -> None:
+        self.model = model
+        self.alias = alias
+        self.fields = list(model._meta.concrete_fields)
+        self.attnames = [field.attname for field in self.fields]
+        self.columns = [field.column for field in self.fields if field.column is not None]
+        assert len(self.columns) == len(self.fields)  # every concrete field has one
+        self.pk_column = self.columns[self.fields.index(model._meta.pk)]
+        # Per database alias: [(position, converters, expression)].
+        self._converters: dict[str, list[tuple[int, list[Any], Any]]] = {}
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+    @property
+    def table(self) -> str:
+        return self.model._meta.db_table
+
+    def select(self, connection: BaseDatabaseWrapper) -> str:
+        quote = connection.ops.quote_name
+        return ", ".join(f"{self.alias}.{quote(column)}" for column in self.columns)
+
+    def instance(self, values: Sequence[Any], connection: BaseDatabaseWrapper) -> M:
+        """The model instance of this row's values, as the ORM would build it."""
+        row = list(values)
+        for position, converters, expression in self.converters(connection):
+            value = row[position]
+            for converter in converters:
+                value = converter(value, expression, connection)
+            row[position] = value
+        return self.model.from_db(connection.alias, self.attnames, row)
+
+    def converters(self, connection: BaseDatabaseWrapper) -> list[tuple[int, list[Any], Any]]:
+        found = self._converters.get(connection.alias)
+        if found is None:
+            found = []
+            for position, field in enumerate(self.fields):
+                expression = field.get_col(self.alias)
+                converters = connection.ops.get_db_converters(expression) + expression.get_db_converters(
+                    connection
+                )
+                if converters:
+                    found.append((position, converters, expression))
+            self._converters[connection.alias] = found
+        return found
