@@ -299,7 +299,7 @@ class Job(models.Model):
 
 def counter_sum(
     counters: "models.QuerySet[JobCount] | models.QuerySet[TagCount]",
-    project: Project,
+    project: Project | int,
     states: Iterable[str],
     spider_names: Iterable[str] | None,
     *,
@@ -308,7 +308,10 @@ def counter_sum(
     """The sum of the project's counters (JobCount, or TagCount of `tag`) in
     `states`, of the named spiders if any. Fixed SQL: `/count` runs it on
     every request, and building it through the ORM took longer than the
-    database does to answer it."""
+    database does to answer it. Only the counters' table and database are
+    taken from `counters`: it must not be filtered."""
+    assert not counters.query.has_filters(), "counter_sum reads every counter of the project"
+    project_id = project.pk if isinstance(project, Project) else project
     connection = connections[counters.db]
     quote = connection.ops.quote_name
     states = list(states)
@@ -316,7 +319,7 @@ def counter_sum(
     if not states or names == []:
         return 0
     where = [f"c.project_id = %s AND c.state IN ({', '.join(['%s'] * len(states))})"]
-    params: list[str | int] = [project.pk, *states]
+    params: list[str | int] = [project_id, *states]
     if tag is not None:
         where.append("c.tag = %s")
         params.append(tag)
@@ -325,7 +328,7 @@ def counter_sum(
             f"c.spider_id IN (SELECT s.id FROM {quote(Spider._meta.db_table)} s"
             f" WHERE s.project_id = %s AND s.name IN ({', '.join(['%s'] * len(names))}))"
         )
-        params += [project.pk, *names]
+        params += [project_id, *names]
     table = quote(counters.model._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COALESCE(SUM(c.n), 0) FROM {table} c WHERE {' AND '.join(where)}", params)
@@ -335,7 +338,7 @@ def counter_sum(
 
 class JobCountQuerySet(models.QuerySet["JobCount", "JobCount"]):
     def total(
-        self, project: Project, states: Iterable[str], spider_names: Iterable[str] | None = None
+        self, project: Project | int, states: Iterable[str], spider_names: Iterable[str] | None = None
     ) -> int:
         """Jobs of the project in `states` (of the named spiders): one index lookup."""
         return counter_sum(self, project, states, spider_names)
