@@ -1,0 +1,35 @@
+"""JobFilter as an object: what one instance holds is its own, although its
+filters are copied shallowly and its form class is shared (jobs/filters.py)."""
+
+from django.http import QueryDict
+
+from jobs.filters import JobFilter, PageJobFilter
+
+from ..factories import add_jobs, job_line
+
+
+def test_filters_alive_at_once_keep_their_own_values(project):
+    add_jobs(
+        job_line(spider="a", spider_number=1, number=1, state="running"),
+        job_line(spider="b", spider_number=2, number=2, state="finished", tags=["t"]),
+        job_line(spider="b", spider_number=2, number=3, state="finished"),
+    )
+    running = JobFilter({"state": ["running"], "spider": ["a"]}, project=project)
+    tagged = JobFilter({"spider": ["b"], "has_tag": ["t"]}, project=project)
+    assert running.is_valid() and tagged.is_valid()
+    assert [job.key for job in running.qs] == ["53/1/1"]
+    assert [job.key for job in tagged.qs] == ["53/2/2"]
+    for name in ("spider", "state"):
+        # A filter with a method finds it on its own FilterSet, not on the first one built.
+        assert running.filters[name].parent is running
+        assert tagged.filters[name].parent is tagged
+        assert running.filters[name] is not JobFilter.base_filters[name]
+
+
+def test_each_filter_class_validates_with_its_own_form(project):
+    huge = QueryDict("startts=253402300800000")  # a 64-bit integer, but no date
+    assert JobFilter(huge, project=project).is_valid()
+    page = PageJobFilter(huge, project=project)
+    assert not page.is_valid() and "startts" in page.form.errors
+    assert type(JobFilter({}, project=project).form) is type(JobFilter(huge, project=project).form)
+    assert type(page.form) is not type(JobFilter(huge, project=project).form)
