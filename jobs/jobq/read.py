@@ -21,7 +21,7 @@ from ..spidernames import spider_names
 from .auth import ApiRequest, jobq_endpoint, project_for
 from .crosssite import refuse_browser_signals
 from .errors import bad_parameter, forbidden
-from .responses import batched, json_response, jsonlines_response
+from .responses import batched, json_response, jsonlines_response, streamed_rows
 
 DEFAULT_LIST_COUNT = 1000
 DEFAULT_SUMMARY_COUNT = 5
@@ -83,9 +83,7 @@ def stream_lines(
         return [dumps_line(list_line(row, spider_names, now, jobmeta)) for row in rows]
 
     def generate() -> Iterator[bytes]:
-        lines = (
-            dumps_line(list_line(row, spider_names, now, jobmeta)) for row in rows.iterator(chunk_size=2000)
-        )
+        lines = (dumps_line(list_line(row, spider_names, now, jobmeta)) for row in streamed_rows(rows))
         yield from batched(lines)
 
     return stream_reads(generate)
