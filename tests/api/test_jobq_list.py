@@ -300,6 +300,20 @@ def test_a_stream_goes_out_in_few_large_writes(api, project):
 
 
 @pytest.mark.postgres_only
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="JIT is PostgreSQL's")
+def test_a_stream_is_read_without_jit(api, project):
+    # Planned for all its rows, a long list is above jit_above_cost; compiling
+    # it would hold the first row back (jobs.ops.replicas.read_transaction).
+    add_jobs(*[job_line() for _ in range(1200)])
+    chunks = iter(api.get("/jobq/53/list?count=2000").streaming_content)
+    next(chunks)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('jit')")
+        assert cursor.fetchone() == ("off",)
+    assert sum(chunk.count(b"\n") for chunk in chunks) == 1100
+
+
+@pytest.mark.postgres_only
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the plan is PostgreSQL's")
 def test_a_deep_offset_skips_its_rows_in_the_index_alone(api, project):
     add_jobs(*[job_line() for _ in range(30)])
