@@ -208,9 +208,21 @@ def database_from_env():
         config["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 300)
         config["CONN_HEALTH_CHECKS"] = True
         config.setdefault("OPTIONS", {})["connect_timeout"] = 5
+        without_jit(config)
     else:
         raise ImproperlyConfigured(f"DATABASE_URL must be sqlite:// or postgres://, not {engine}.")
     return config
+
+
+def without_jit(config):
+    """PostgreSQL's JIT off for jobq's connections. jobq's queries walk
+    indexes and read counters; PostgreSQL compiles any query whose estimated
+    cost is high (a long stream, a count of many rows), and compiling took
+    longer than running them: 80 ms before a 1M-line stream's first row,
+    460 ms of a 770 ms count (docs/performance.md). A `-c jit=on` in the
+    URL's `options` comes later and wins."""
+    options = config.setdefault("OPTIONS", {})
+    options["options"] = f"-c jit=off {options.get('options', '')}".strip()
 
 
 def replica_from_env(primary):
@@ -229,6 +241,7 @@ def replica_from_env(primary):
     config["CONN_MAX_AGE"] = primary["CONN_MAX_AGE"]
     config["CONN_HEALTH_CHECKS"] = True
     config.setdefault("OPTIONS", {})["connect_timeout"] = 5
+    without_jit(config)
     # Tests see the primary through it, as a replica would.
     config["TEST"] = {"MIRROR": "default"}
     return config

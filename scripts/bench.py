@@ -89,10 +89,13 @@ def database_url() -> str:
 
 
 def libpq_dsn() -> str:
+    """The bench database as jobq connects to it, its options (no JIT) included,
+    so that raw psycopg runs the SQL under the same settings."""
     s = connection.settings_dict
     parts = {"dbname": s["NAME"], "user": s.get("USER"), "password": s.get("PASSWORD"),
-             "host": s.get("HOST") or "127.0.0.1", "port": s.get("PORT") or 5432}  # fmt: skip
-    return " ".join(f"{k}={v}" for k, v in parts.items() if v)
+             "host": s.get("HOST") or "127.0.0.1", "port": s.get("PORT") or 5432,
+             "options": s["OPTIONS"].get("options")}  # fmt: skip
+    return psycopg.conninfo.make_conninfo(**{k: v for k, v in parts.items() if v})
 
 
 # --- the server -------------------------------------------------------------------

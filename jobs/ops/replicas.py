@@ -108,21 +108,14 @@ def read_transaction(alias: str = DEFAULT_DB_ALIAS, time_limit: int | None = Non
         yield
         return
     with transaction.atomic(using=alias):
-        # No JIT: a long read is planned for all its rows, which puts it
-        # above jit_above_cost, and compiling it held the first row back by
-        # about 80 ms for nothing: each row is a step down an index.
-        options = {"jit": "off"}
         if time_limit is not None:
-            # Milliseconds.
-            options["idle_in_transaction_session_timeout"] = options["statement_timeout"] = str(
-                time_limit * 1000
-            )
-        with connection.cursor() as cursor:
-            # Local to this transaction: the connection keeps its defaults.
-            cursor.execute(
-                "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(options)),
-                [value for item in options.items() for value in item],
-            )
+            with connection.cursor() as cursor:
+                # Milliseconds; local to this transaction, the connection keeps its defaults.
+                cursor.execute(
+                    "SELECT set_config('idle_in_transaction_session_timeout', %s, true), "
+                    "set_config('statement_timeout', %s, true)",
+                    [str(time_limit * 1000)] * 2,
+                )
         yield
 
 

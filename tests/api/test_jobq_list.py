@@ -303,7 +303,7 @@ def test_a_stream_goes_out_in_few_large_writes(api, project):
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="JIT is PostgreSQL's")
 def test_a_stream_is_read_without_jit(api, project):
     # Planned for all its rows, a long list is above jit_above_cost; compiling
-    # it would hold the first row back (jobs.ops.replicas.read_transaction).
+    # it would hold the first row back (jobqsite/settings.py, without_jit).
     add_jobs(*[job_line() for _ in range(1200)])
     chunks = iter(api.get("/jobq/53/list?count=2000").streaming_content)
     next(chunks)

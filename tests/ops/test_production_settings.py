@@ -183,3 +183,13 @@ def test_the_forwarded_proto_decides_the_redirect_and_hsts(client, settings):
     secure = client.get("/login/", HTTP_X_FORWARDED_PROTO="https")
     assert secure.status_code == 200
     assert secure["Strict-Transport-Security"] == "max-age=3600"
+
+
+def test_postgres_connections_run_without_jit_unless_the_url_asks_for_it(tmp_path):
+    env = clean_environment(JOBQ_LOCAL="1", JOBQ_VAR_DIR=str(tmp_path))
+    url = "postgres://jobq@db.example:5432/jobq"
+    plain = settings_of({**env, "DATABASE_URL": url}, "DATABASES")["DATABASES"]
+    assert "'options': '-c jit=off'" in plain
+    # libpq applies -c options in order: the URL's own comes last and wins.
+    asked = settings_of({**env, "DATABASE_URL": url + "?options=-c%20jit%3Don"}, "DATABASES")["DATABASES"]
+    assert "'options': '-c jit=off -c jit=on'" in asked
