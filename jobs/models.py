@@ -19,7 +19,7 @@ from django.db import connections, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .fields import PostgresGinIndex, TagsField
+from .fields import FastJSONField, PostgresGinIndex, TagsField
 from .fixedsql import Columns
 from .timezones import DAY_MS
 
@@ -245,14 +245,14 @@ class Job(models.Model):
     items = models.BigIntegerField(null=True, blank=True)
     pages = models.BigIntegerField(null=True, blank=True)
     errors = models.BigIntegerField(null=True, blank=True)
-    spider_args = models.JSONField(null=True, blank=True)
+    spider_args = FastJSONField(null=True, blank=True)
     version = models.CharField(max_length=255, null=True, blank=True)
     scheduled_by = models.CharField(max_length=255, null=True, blank=True)
     started_by = models.CharField(max_length=255, null=True, blank=True)
     completed_by = models.CharField(max_length=255, null=True, blank=True)
-    scrapystats = models.JSONField(null=True, blank=True)
+    scrapystats = FastJSONField(null=True, blank=True)
     # Any other metadata, with its JSON types kept.
-    meta = models.JSONField(default=dict, blank=True)
+    meta = FastJSONField(default=dict, blank=True)
     # The `unique` value of a push: at most one active job holds it.
     unique_key = models.CharField(max_length=255, null=True, blank=True)
 
