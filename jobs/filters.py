@@ -29,11 +29,11 @@ from .models import (
     JobCount,
     JobQuerySet,
     Project,
-    Spider,
     State,
     TagCount,
 )
 from .outcomes import OUTCOMES, outcome_q
+from .spidernames import spider_names
 from .timezones import DAY_MS, MAX_MS, MIN_MS, in_time_range
 
 
@@ -185,10 +185,10 @@ class JobFilter(django_filters.FilterSet):
 
     @cached_property
     def spider_ids(self) -> list[int]:
-        """The ids of the named spiders, looked up once: filtering by id lets
-        the database walk the (project, spider, ts, id) index instead of joining."""
-        names = self.spider_names
-        return list(Spider.objects.filter(project=self.project, name__in=names).values_list("pk", flat=True))
+        """The ids of the named spiders, from the names this process keeps
+        (jobs/spidernames.py): filtering by id lets the database walk the
+        (project, spider, ts, id) index instead of joining."""
+        return spider_names(self.project).ids_of(self.spider_names)
 
     def _used(self, names: Iterable[str]) -> set[str]:
         data = self.form.cleaned_data

@@ -54,6 +54,10 @@ class Project(models.Model):
     )
     # The last spider id given out; new spiders get the next one.
     last_spider_number = models.PositiveIntegerField(default=0)
+    # Moves when one of the project's spiders is renamed or deleted: every
+    # server process keeps the spiders' names (jobs/spidernames.py), and reads
+    # this with the project on each request to know when to read them again.
+    spider_names_version = models.PositiveBigIntegerField(default=0, editable=False)
     # Retention, applied by `manage.py purge_jobs`; empty keeps jobs forever.
     purge_deleted_after_days = models.PositiveIntegerField(
         null=True,

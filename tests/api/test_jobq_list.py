@@ -289,6 +289,42 @@ def test_a_renamed_spider_is_listed_under_its_new_name(api, project):
     assert [line["spider"] for line in lines(api)] == ["novels"]
 
 
+def test_a_spider_filter_follows_a_rename_made_by_another_process(api, project):
+    from django.db.models import F
+
+    from jobs.models import Project, Spider
+
+    add_job(spider="books", spider_number=1)
+    assert len(lines(api, "?spider=books")) == 1  # this process now keeps the names
+    # What saving the spider does in another process: the row, and the project's
+    # version of its names; this process's own cache is not told.
+    Spider.objects.filter(project=project, number=1).update(name="novels")
+    Project.objects.filter(pk=53).update(spider_names_version=F("spider_names_version") + 1)
+    assert lines(api, "?spider=books") == []
+    assert [line["spider"] for line in lines(api, "?spider=novels")] == ["novels"]
+
+
+def test_saving_or_deleting_a_spider_moves_the_project_version_of_its_names(api, project):
+    from jobs.models import Project, Spider
+
+    def version():
+        return Project.objects.get(pk=53).spider_names_version
+
+    add_job(spider="books", spider_number=1)
+    add_job(spider="films", spider_number=2)
+    before = version()
+    spider = Spider.objects.get(project=project, number=1)
+    spider.name = "novels"
+    spider.save()
+    assert version() == before + 1
+    assert len(lines(api, "?spider=films")) == 1  # kept: films is spider 2
+    Spider.objects.get(project=project, number=2).delete()
+    assert version() == before + 2
+    # A spider of a name deleted and made again has a new id: the filter finds it.
+    add_job(spider="films", spider_number=3)
+    assert [line["key"].split("/")[1] for line in lines(api, "?spider=films")] == ["3"]
+
+
 def test_a_stream_goes_out_in_few_large_writes(api, project):
     add_jobs(*[job_line() for _ in range(2500)])
     response = api.get("/jobq/53/list?count=3000")

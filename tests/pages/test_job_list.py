@@ -366,13 +366,13 @@ def test_partial_query_count(as_member, many_jobs, django_assert_num_queries):
     # usual (kept runs, one walk) (the chart comes in its own request)
     with django_assert_num_queries(9):
         htmx(as_member, f"{LIST}?state=finished")
-    # With one tag: the tag counters instead of the state counters, + the
-    # spider-id lookup for the rows; no row matches, so no usual is looked up;
-    # the spiders are known already (jobs/spidernames.py).
-    with django_assert_num_queries(7):
+    # With one tag: the tag counters instead of the state counters; no row
+    # matches, so no usual is looked up; the spiders, their ids included, are
+    # known already (jobs/spidernames.py).
+    with django_assert_num_queries(6):
         htmx(as_member, f"{LIST}?state=finished&has_tag=x&spider=books")
     # With two tags: 4 capped per-state counts instead of the counters.
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(9):
         htmx(as_member, f"{LIST}?state=finished&has_tag=x&has_tag=y&spider=books")
 
 
