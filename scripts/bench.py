@@ -510,6 +510,8 @@ def run(args: argparse.Namespace) -> None:
         bench_data.generate(PROJECT, args.jobs)
     else:
         log(f"Reusing project {PROJECT} ({have:,} jobs).")
+        # A project generated before the bench kept spider health.
+        bench_data.fill_health(PROJECT)
 
     key, raw_key = ApiKey.generate(projects=[PROJECT], name="bench", read_only=True)
     _AUTH[PROJECT] = "Basic " + base64.b64encode(f"{raw_key}:".encode()).decode()

@@ -207,10 +207,20 @@ def generate(project_id: int, total: int, *, now_ms: int | None = None, seed: fl
             log(f"  building {name}…")
             cursor.execute(definition)
         fill_counters(cursor, project_id)
+        fill_health(project_id)
         # VACUUM too: index-only scans (deep offsets) need the visibility map set.
         cursor.execute("VACUUM (ANALYZE) jobs_job")
         cursor.execute("SET synchronous_commit = on")
     log(f"  {total:,} jobs in {time.monotonic() - started:.0f} s")
+
+
+def fill_health(project_id: int) -> None:
+    """Each spider's kept runs and daily outcomes (SpiderHealth), as every
+    write keeps them: the list compares a first page's rows with them."""
+    from jobs import health
+    from jobs.models import Project
+
+    log(f"  {health.rebuild(Project.objects.get(pk=project_id), missing_only=True)} spiders' health rebuilt")
 
 
 def fill_counters(cursor, project_id: int) -> None:
