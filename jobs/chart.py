@@ -6,6 +6,9 @@ so a day of failures shows as red on the bar."""
 
 import datetime
 
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
 from .listing import DailyFigures
 from .outcomes import badge_label
 
@@ -71,4 +74,33 @@ def chart_of(figures: DailyFigures | None) -> dict | None:
     total = sum(sum(day.values()) for day in days.values())
     # The legend reads like the state chips: pending, running, the outcomes, deleted.
     legend = [(badge, badge_label(badge)) for badge in sorted(order, key=LEGEND_ORDER.index)]
-    return {"bars": bars, "peak": peak, "days": count, "total": total, "legend": legend}
+    return {
+        "bars": bars,
+        "svg": bars_svg(bars),
+        "peak": peak,
+        "days": count,
+        "total": total,
+        "legend": legend,
+    }
+
+
+def bars_svg(bars: list[dict]) -> SafeString:
+    """The bars as SVG: a day's title, its hit area and its stacked parts.
+    Written here rather than in the template: a month of bars is about a
+    thousand template variables, 5 ms of each list page. Numbers go out as
+    Python writes them, never localised (an SVG coordinate has a dot); the
+    badges are STACK_ORDER's names; the title is the only text, escaped."""
+    svg = []
+    for bar in bars:
+        x, w = float(bar["x"]), float(bar["w"])
+        svg.append(
+            f'<g><title>{escape(bar["title"])}</title><rect class="hit" x="{x}" y="0" width="{w}" height="100"/>'
+        )
+        for part in bar["parts"]:
+            assert part["state"] in STACK_ORDER
+            svg.append(
+                f'<rect class="bar-{part["state"]}" x="{x}" y="{float(part["y"])}" width="{w}" height="{float(part["h"])}"/>'
+            )
+        svg.append("</g>")
+    # Safe: numbers, known names and escaped text only.
+    return mark_safe("".join(svg))
