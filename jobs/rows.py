@@ -3,11 +3,12 @@ templates stay lean (100 rows cost 16-20 ms of template rendering even so)."""
 
 from collections.abc import Mapping
 
-from .formatting import format_duration, local_isoformat, local_time, number, relative
+from .formatting import TIME_FORMAT, format_duration, invalid_time, number, relative
 from .health import Hint, Run, Usual, hints_of
 from .links import FilterLinks, job_cancel_url, job_detail_url
 from .models import State
 from .outcomes import badge_label, badge_of
+from .timezones import local_datetime
 
 LIVE_STATES = (State.PENDING, State.RUNNING)
 
@@ -15,7 +16,14 @@ LIVE_STATES = (State.PENDING, State.RUNNING)
 def time_cell(ms: int | None, now: int) -> dict | None:
     if ms is None:
         return None
-    return {"text": local_time(ms), "iso": local_isoformat(ms), "ago": relative(ms, now)}
+    moment = local_datetime(ms)  # once for both texts: 150 cells a page
+    if moment is None:
+        return {"text": invalid_time(ms), "iso": "", "ago": relative(ms, now)}
+    return {
+        "text": moment.strftime(TIME_FORMAT),
+        "iso": moment.isoformat(timespec="milliseconds"),
+        "ago": relative(ms, now),
+    }
 
 
 def run_time(row: dict, now: int) -> str:
