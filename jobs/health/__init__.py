@@ -22,6 +22,7 @@ MIN_RUNS such runs: no usual yet.
 """
 
 import bisect
+import itertools
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -309,13 +310,19 @@ def usual_for_rows(rows: Sequence[Mapping[str, Any]]) -> dict[int, tuple[Run, Us
             spider_id__in={row["spider_id"] for row in finished}
         ).values_list("spider_id", "runs")
     }
+    # Per spider: each kept run's position, and how many healthy runs come before each.
+    positions = {spider_id: {run.number: i for i, run in enumerate(runs)} for spider_id, runs in kept.items()}
+    healthy_before = {
+        spider_id: list(itertools.accumulate((run.healthy for run in runs), initial=0))
+        for spider_id, runs in kept.items()
+    }
     answer: dict[int, tuple[Run, Usual | None]] = {}
     rest = []
     for row in finished:
-        runs = kept.get(row["spider_id"], [])
-        index = next((i for i, run in enumerate(runs) if run.number == row["number"]), None)
-        before = runs[:index][::-1] if index is not None else []
-        if sum(run.healthy for run in before) >= USUAL_RUNS:
+        spider_id = row["spider_id"]
+        index = positions.get(spider_id, {}).get(row["number"])
+        if index is not None and healthy_before[spider_id][index] >= USUAL_RUNS:
+            before = kept[spider_id][:index][::-1]
             answer[row["id"]] = (Run.of_row(row), usual_of(before))
         else:
             rest.append(row)
