@@ -158,15 +158,24 @@ class Server:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
 
-    def worker_rss_mb(self) -> int:
-        """The largest worker's peak RSS (VmHWM), in MB."""
+    def workers(self) -> list[str]:
         assert self.process
         children = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True)
-        peaks = []
-        for child in children.stdout.split():
+        return children.stdout.split()
+
+    def worker_rss_mb(self, field: str = "VmHWM") -> int:
+        """The largest worker's peak RSS (VmHWM) or RSS now (VmRSS), in MB."""
+        sizes = []
+        for child in self.workers():
             status = Path(f"/proc/{child}/status").read_text()
-            peaks.append(int(status.split("VmHWM:")[1].split()[0]))
-        return max(peaks, default=0) // 1024
+            sizes.append(int(status.split(f"{field}:")[1].split()[0]))
+        return max(sizes, default=0) // 1024
+
+    def reset_peak_rss(self) -> None:
+        """Start the workers' peak RSS afresh (Linux: 5 > clear_refs), so that
+        a peak read later is that of what ran in between."""
+        for child in self.workers():
+            Path(f"/proc/{child}/clear_refs").write_text("5")
 
 
 # --- timing -------------------------------------------------------------------------
@@ -411,6 +420,8 @@ def measure_stream(
     rows: list[Row], server: Server, client: Http, inproc: Client, raw: psycopg.Connection, lines: int
 ) -> None:
     path = f"/jobq/{PROJECT}/list?count={lines}"
+    before = server.worker_rss_mb("VmRSS")
+    server.reset_peak_rss()
     runs = []
     for _ in range(3):
         _, body, first, total = client.get(path)
@@ -422,7 +433,9 @@ def measure_stream(
     rows.append(Row(f"stream {got:,} lines: rows/s", f"{rate:,.0f}/s", "",
                     f"{raw_rate:,.0f}/s", f"{rate / raw_rate:.2f}"))  # fmt: skip
     rows.append(Row("stream: first byte", ms(first), "", ms(raw_first), f"{first / raw_first:.1f}×"))
-    rows.append(Row("stream: largest worker peak RSS", f"{server.worker_rss_mb()} MB", "", "", ""))
+    # During the three streams only; `before`: the largest worker when they began.
+    peak = f"{server.worker_rss_mb()} MB (before: {before} MB)"
+    rows.append(Row("stream: largest worker peak RSS", peak, "", "", ""))
 
 
 def measure_import(rows: list[Row], raw: psycopg.Connection, count: int) -> None:
