@@ -1,12 +1,13 @@
 """Exact job counters, kept in the application in the same transaction as
 every write that creates, deletes or changes jobs.
 
-Three tables, all keyed by project and spider:
+Four tables, all keyed by project and spider:
 
 - JobCount (state): `count` with spider and state filters, the state chips;
 - TagCount (state, tag): `count` with one `has_tag` or one `lacks_tag`;
 - DayCount (state, outcome, UTC day of `ts`): `count` over a time window and
-  the dashboard's chart, a day at a time.
+  the dashboard's chart, a day at a time;
+- DayTagCount (DayCount's keys and a tag): the same with one tag filter.
 
 A write either collects its changes row by row in a `CountChanges` (the
 lifecycle functions: they hold every row before and after anyway) and
@@ -27,7 +28,7 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.models import Model, QuerySet
 
-from .models import DayCount, Job, JobCount, State, TagCount
+from .models import DayCount, DayTagCount, Job, JobCount, State, TagCount
 from .outcomes import KNOWN_REASONS, OUTCOME_OF_REASON, badge_of
 from .timezones import DAY_MS
 
@@ -37,6 +38,8 @@ CountKey = tuple[int, int, str]
 TagKey = tuple[int, int, str, str]
 # (project_id, spider_id, state, outcome, day): one DayCount row.
 DayKey = tuple[int, int, str, str, int]
+# (project_id, tag, day, spider_id, state, outcome): one DayTagCount row.
+DayTagKey = tuple[int, str, int, int, str, str]
 
 # Each counter table: its model and the columns of its key, in the order of
 # its unique constraint (the upserts' conflict target).
@@ -44,6 +47,7 @@ TABLES: tuple[tuple[type[Model], tuple[str, ...]], ...] = (
     (JobCount, ("project_id", "spider_id", "state")),
     (TagCount, ("project_id", "tag", "spider_id", "state")),
     (DayCount, ("project_id", "spider_id", "state", "outcome", "day")),
+    (DayTagCount, ("project_id", "tag", "day", "spider_id", "state", "outcome")),
 )
 
 
@@ -90,14 +94,16 @@ class CountChanges:
         self.states: Counter[CountKey] = Counter()
         self.tags: Counter[TagKey] = Counter()
         self.days: Counter[DayKey] = Counter()
+        self.tag_days: Counter[DayTagKey] = Counter()
 
     def _note(self, row: Mapping[str, Any], change: int) -> None:
         project_id, spider_id, state = row["project_id"], row["spider_id"], row["state"]
         self.states[(project_id, spider_id, state)] += change
+        outcome, day = badge_of(state, row["close_reason"]), day_of(row["ts"])
+        self.days[(project_id, spider_id, state, outcome, day)] += change
         for tag in set(row["tags"] or ()):
             self.tags[(project_id, tag, spider_id, state)] += change
-        outcome = badge_of(state, row["close_reason"])
-        self.days[(project_id, spider_id, state, outcome, day_of(row["ts"]))] += change
+            self.tag_days[(project_id, tag, day, spider_id, state, outcome)] += change
 
     def added(self, row: Mapping[str, Any]) -> None:
         self._note(row, 1)
@@ -110,7 +116,7 @@ class CountChanges:
         self._note(after, 1)
 
     def apply(self) -> None:
-        counters: tuple[Counter[Any], ...] = (self.states, self.tags, self.days)
+        counters: tuple[Counter[Any], ...] = (self.states, self.tags, self.days, self.tag_days)
         for (model, columns), counter in zip(TABLES, counters, strict=True):
             _upsert(model, columns, [(*key, change) for key, change in counter.items()])
             counter.clear()
@@ -155,9 +161,12 @@ def _day_sql() -> str:
     return f"(j.ts / {DAY_MS} - CASE WHEN j.ts %% {DAY_MS} < 0 THEN 1 ELSE 0 END)"
 
 
-def _adjust_from_jobs(where: str, params: Sequence[Any], sign: int) -> None:
+def _adjust_from_jobs(
+    where: str, params: Sequence[Any], sign: int, tables: Sequence[type[Model]] | None = None
+) -> None:
     """Add `sign` x the jobs matching `where` (SQL on the alias `j` of the jobs
-    table) to every counter: one INSERT … SELECT … GROUP BY per table."""
+    table) to every counter (or to those of `tables`): one INSERT … SELECT …
+    GROUP BY per table."""
     jobs = connection.ops.quote_name(Job._meta.db_table)
     if connection.vendor == "postgresql":
         tag_source, tag = f"{jobs} j CROSS JOIN LATERAL unnest(j.tags) AS t(tag)", "t.tag"
@@ -167,10 +176,13 @@ def _adjust_from_jobs(where: str, params: Sequence[Any], sign: int) -> None:
         ("j.project_id, j.spider_id, j.state", f"{jobs} j"),
         (f"j.project_id, {tag}, j.spider_id, j.state", tag_source),
         (f"j.project_id, j.spider_id, j.state, {_outcome_sql()}, {_day_sql()}", f"{jobs} j"),
+        (f"j.project_id, {tag}, {_day_sql()}, j.spider_id, j.state, {_outcome_sql()}", tag_source),
     )
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
         for (model, columns), (keys, source) in zip(TABLES, selects, strict=True):
+            if tables is not None and model not in tables:
+                continue
             table = quote(model._meta.db_table)
             names = ", ".join(quote(column) for column in columns)
             positions = ", ".join(str(i) for i in range(1, len(columns) + 1))
@@ -211,9 +223,12 @@ def remove_from_counters(jobs: "QuerySet[Job, Any]") -> None:
         _adjust_from_jobs(*where, -1)
 
 
-def rebuild_counters() -> None:
-    """Recompute every counter from the jobs table, in one transaction: after
-    a restore, or after jobs were written without the counters (bench data)."""
+def rebuild_counters(tables: Sequence[type[Model]] | None = None) -> None:
+    """Recompute every counter (or those of `tables`: a migration names the
+    ones that exist at its point) from the jobs table, in one transaction:
+    after a restore, or after jobs were written without the counters (bench
+    data)."""
+    tables = [model for model, _ in TABLES if tables is None or model in tables]
     with transaction.atomic():
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
@@ -221,6 +236,6 @@ def rebuild_counters() -> None:
                 # not), so none of their changes falls between the count and
                 # its commit. SQLite runs one writer at a time anyway.
                 cursor.execute(f"LOCK TABLE {connection.ops.quote_name(Job._meta.db_table)} IN SHARE MODE")
-            for model, _ in TABLES:
+            for model in tables:
                 cursor.execute(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)}")
-        _adjust_from_jobs("1 = 1", (), 1)
+        _adjust_from_jobs("1 = 1", (), 1, tables)

@@ -425,7 +425,12 @@ class TagCount(models.Model):
         return f"{self.project_id}/{self.spider_id} {self.state} {self.tag}: {self.n}"
 
 
-class DayCountQuerySet(models.QuerySet["DayCount", "DayCount"]):
+class DayFiguresQuerySet[M: models.Model](models.QuerySet[M, M]):
+    """Daily figures: DayCount, or DayTagCount of one tag (`tagged`)."""
+
+    def tagged(self, tag: str) -> Self:
+        return self.filter(tag=tag)
+
     def matching(
         self,
         project: Project,
@@ -465,6 +470,14 @@ class DayCountQuerySet(models.QuerySet["DayCount", "DayCount"]):
         return list(self.order_by().values_list("day", "outcome").annotate(total=models.Sum("n")))
 
 
+class DayCountQuerySet(DayFiguresQuerySet["DayCount"]):
+    pass
+
+
+class DayTagCountQuerySet(DayFiguresQuerySet["DayTagCount"]):
+    pass
+
+
 class DayCount(models.Model):
     """Exact number of jobs per (project, spider, state, outcome, UTC day of
     `ts`), kept like JobCount: the dashboard's chart and counts over a time
@@ -495,6 +508,36 @@ class DayCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project_id}/{self.spider_id} {self.state} {self.outcome} day {self.day}: {self.n}"
+
+
+class DayTagCount(models.Model):
+    """DayCount per tag: exact number of jobs per (project, tag, UTC day of
+    `ts`, spider, state, outcome), kept like the other counters. The chart
+    and windowed counts of a list filtered by one tag read whole days here
+    (of `lacks_tag`: DayCount minus these) instead of aggregating the tag's
+    jobs, which took 230 ms for a month of a 2% tag at 10M jobs."""
+
+    project = models.ForeignKey(Project, models.CASCADE, db_index=False)
+    spider = models.ForeignKey(Spider, models.CASCADE, db_index=False)
+    tag = models.CharField(max_length=255)
+    state = models.CharField(max_length=8, choices=State.choices)
+    outcome = models.CharField(max_length=16)
+    day = models.BigIntegerField()
+    n = models.BigIntegerField(default=0)
+
+    objects = DayTagCountQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # The upserts' conflict target, and the chart's days of one tag:
+            # the project and the tag, then the days as one range.
+            models.UniqueConstraint(
+                fields=["project", "tag", "day", "spider", "state", "outcome"], name="daytagcount_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id}/{self.spider_id} {self.tag} {self.state} {self.outcome} day {self.day}: {self.n}"
 
 
 # Tags a page offers to complete what someone types.

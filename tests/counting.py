@@ -3,7 +3,7 @@ what count(*) finds in the jobs table, worked out here in Python."""
 
 from collections import Counter
 
-from jobs.models import DayCount, Job, JobCount, TagCount
+from jobs.models import DayCount, DayTagCount, Job, JobCount, TagCount
 from jobs.outcomes import badge_of
 from jobs.timezones import DAY_MS
 
@@ -23,6 +23,12 @@ def day_counters():
     """{(project_id, spider_id, state, outcome, day): n}, zeros left out."""
     rows = DayCount.objects.values_list("project_id", "spider_id", "state", "outcome", "day", "n")
     return {tuple(row[:5]): row[5] for row in rows if row[5]}
+
+
+def day_tag_counters():
+    """{(project_id, tag, day, spider_id, state, outcome): n}, zeros left out."""
+    rows = DayTagCount.objects.values_list("project_id", "tag", "day", "spider_id", "state", "outcome", "n")
+    return {tuple(row[:6]): row[6] for row in rows if row[6]}
 
 
 def _jobs():
@@ -52,7 +58,18 @@ def days_counted():
     )
 
 
+def day_tags_counted():
+    return dict(
+        Counter(
+            (project, tag, ts // DAY_MS, spider, state, badge_of(state, reason))
+            for project, spider, state, tags, reason, ts in _jobs()
+            for tag in set(tags)
+        )
+    )
+
+
 def assert_counts_exact():
     assert counters() == counted()
     assert tag_counters() == tags_counted()
     assert day_counters() == days_counted()
+    assert day_tag_counters() == day_tags_counted()

@@ -8,8 +8,9 @@ def count_existing_jobs(apps, schema_editor):
     # The new counters start from the jobs already stored. The rebuild is
     # plain SQL on the tables as this migration leaves them.
     from jobs.counts import rebuild_counters
+    from jobs.models import DayCount, JobCount, TagCount
 
-    rebuild_counters()
+    rebuild_counters([JobCount, TagCount, DayCount])
 
 
 class Migration(migrations.Migration):

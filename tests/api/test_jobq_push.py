@@ -307,9 +307,10 @@ def test_access(api, project, other_project):
 def test_query_count(api, project, django_assert_num_queries):
     push(api, {"spider": "books"})  # the spider exists, the key was used this minute
     # 1. the key with its project  2. savepoint (the transaction, inside the
-    # test's)  3. the spider  4. its next job number  5. the job  6-8. the
-    # counters per state, per tag and per day  9. the tags  10. release
-    with django_assert_num_queries(10):
+    # test's)  3. the spider  4. its next job number  5. the job  6-9. the
+    # counters per state, per tag, per day and per day and tag  10. the tags
+    # 11. release
+    with django_assert_num_queries(11):
         assert push(api, {"spider": "books", "tags": ["t"]}).status_code == 200
 
 

@@ -6,7 +6,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from jobs.models import DayCount, Job, JobCount, TagCount
+from jobs.models import DayCount, DayTagCount, Job, JobCount, TagCount
 
 from ..factories import BASE_TS, add_jobs, job_line
 
@@ -56,7 +56,7 @@ def test_round_trip_is_exact(tmp_path, rich_jobs):
     before = {job["key"]: job for job in Job.objects.values()}
     # A fresh database: no jobs, no counters.
     Job.objects.all().delete()
-    for counter in (JobCount, TagCount, DayCount):
+    for counter in (JobCount, TagCount, DayCount, DayTagCount):
         counter.objects.all().delete()
     path = tmp_path / "out.jl"
     call_command("import_jobs", str(path), stdout=io.StringIO(), stderr=io.StringIO())

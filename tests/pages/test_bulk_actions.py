@@ -235,10 +235,10 @@ def test_query_counts(client, member, jobs, django_assert_num_queries):
     # the same but the spiders, then one transaction (a savepoint here, as the test runs
     # in a transaction) holding the lifecycle's savepoint: the locked read of
     # the 60 jobs, one UPDATE per distinct new tag list (with and without
-    # "even"), the tag counters' upsert, the Tag upsert, release; the
-    # BulkAction row; release. Then the "Done" message is saved with the
-    # session (savepoint, update, release).
-    with django_assert_num_queries(17):
+    # "even"), the tag counters' upserts (per tag, per day and tag), the Tag
+    # upsert, release; the BulkAction row; release. Then the "Done" message is
+    # saved with the session (savepoint, update, release).
+    with django_assert_num_queries(18):
         client.post(URL, {**data, "confirm": "1"})
 
 

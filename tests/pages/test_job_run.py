@@ -337,10 +337,10 @@ def test_query_counts(client, member, spiders, django_assert_num_queries):
     # session, user, project, spider names; a savepoint (the test runs in a
     # transaction) around the push and the record: the spider, push_jobs'
     # savepoint, the unique's savepoint, the job number, the insert, release,
-    # the counter upserts (per state, tag and day), the Tag row, release; the
-    # BulkAction row; release. Then the message is saved with the session
-    # (savepoint, update, release).
-    with django_assert_num_queries(21):
+    # the counter upserts (per state, tag, day, day and tag), the Tag row,
+    # release; the BulkAction row; release. Then the message is saved with the
+    # session (savepoint, update, release).
+    with django_assert_num_queries(22):
         run(client, tags="x")
     # without a unique (its savepoint and release) and tags (the Tag row and
     # the tag counters), from a list: + the spider ids of the list's filter,

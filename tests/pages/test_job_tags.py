@@ -95,9 +95,9 @@ def test_csrf_is_enforced(owner, job):
 def test_query_count(client, owner, job, django_assert_num_queries):
     client.force_login(owner)
     # session, user, project access, job; the lifecycle's transaction
-    # (savepoint, locked read, update, tag counters' upsert, Tag upsert,
-    # release); then re-reading the tags for the partial
-    with django_assert_num_queries(11):
+    # (savepoint, locked read, update, tag counters' upserts per tag and per
+    # day and tag, Tag upsert, release); then re-reading the tags for the partial
+    with django_assert_num_queries(12):
         client.post(URL, {"action": "add", "tag": "fresh"}, headers=HTMX)
 
 

@@ -1,12 +1,12 @@
 from django.core.management.base import BaseCommand
 
 from jobs.counts import rebuild_counters
-from jobs.models import DayCount, JobCount, TagCount
+from jobs.models import DayCount, DayTagCount, JobCount, TagCount
 
 
 class Command(BaseCommand):
     help = (
-        "Recompute every job counter (per state, per tag, per day) from the jobs table, "
+        "Recompute every job counter (per state, per tag, per day, per day and tag) from the jobs table, "
         "in one transaction: after restoring a backup or writing jobs by hand in SQL. "
         "Writers wait while it runs; readers do not."
     )
@@ -16,6 +16,11 @@ class Command(BaseCommand):
         if verbosity:
             rows = ", ".join(
                 f"{model.objects.count():,} {name}"
-                for model, name in ((JobCount, "state"), (TagCount, "tag"), (DayCount, "day"))
+                for model, name in (
+                    (JobCount, "state"),
+                    (TagCount, "tag"),
+                    (DayCount, "day"),
+                    (DayTagCount, "day and tag"),
+                )
             )
             self.stdout.write(f"Counters rebuilt: {rows} counter rows.")
