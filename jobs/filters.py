@@ -8,7 +8,9 @@ django-filter's `.qs` silently drops invalid fields: callers check
 
 import copy
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar, Self
 
@@ -24,7 +26,8 @@ from .keys import INT64_MAX, INT64_MIN, JobKey, parse_job_key
 from .models import (
     STATES,
     DayCount,
-    DayCountQuerySet,
+    DayFiguresQuerySet,
+    DayTagCount,
     Job,
     JobCount,
     JobQuerySet,
@@ -207,10 +210,26 @@ class JobFilter(django_filters.FilterSet):
         tags = self.form.cleaned_data[name]
         return (name, tags[0]) if len(tags) == 1 else None
 
+    def day_tag(self) -> tuple[str, str] | None:
+        """("has_tag" or "lacks_tag", tag) when that is the only filter besides
+        spider, state, time window and outcome: the daily figures per tag
+        answer it."""
+        used = self._used(NOT_COUNTED_FILTERS) - set(DAY_FILTERS)
+        if used not in ({"has_tag"}, {"lacks_tag"}):
+            return None
+        (name,) = used
+        tags = self.form.cleaned_data[name]
+        return (name, tags[0]) if len(tags) == 1 else None
+
+    def answered_by_days(self) -> bool:
+        """True when the daily figures answer the filter a whole day at a
+        time: no filter besides spider, state, time window, outcome and one tag."""
+        return not self._used(NOT_COUNTED_FILTERS) - set(DAY_FILTERS) or self.day_tag() is not None
+
     def counted_by_days(self) -> bool:
-        """True when the daily figures answer the count: a time window or an
-        outcome, and no tag."""
-        return bool(self._used(DAY_FILTERS)) and not self._used(NOT_COUNTED_FILTERS) - set(DAY_FILTERS)
+        """True when the daily figures answer the count (the counters do not):
+        a time window or an outcome, with at most one tag."""
+        return bool(self._used(DAY_FILTERS)) and self.answered_by_days()
 
     def whole_days(self) -> tuple[int | None, int | None] | None:
         """(first, last): the UTC days wholly inside startts/endts (None:
@@ -233,11 +252,20 @@ class JobFilter(django_filters.FilterSet):
             edges |= Q(ts__gte=(last + 1) * DAY_MS)
         return edges or None
 
-    def day_figures(self, days: tuple[int | None, int | None]) -> DayCountQuerySet:
-        """The daily figures of the filter over `days` (without its states)."""
+    def day_figures(self, days: tuple[int | None, int | None]) -> "DayFigures":
+        """The daily figures of the filter over `days`, in every state
+        (answered_by_days() must hold): of its tag if it has one."""
         outcomes = self.form.cleaned_data.get("outcome") or None
-        figures = DayCount.objects.matching(self.project, STATES, self.spider_names or None, outcomes)
-        return figures.between(*days)
+        spiders = self.spider_names or None
+        every = DayCount.objects.matching(self.project, STATES, spiders, outcomes).between(*days)
+        tag = self.day_tag()
+        if tag is None:
+            return DayFigures(every)
+        name, value = tag
+        tagged = (
+            DayTagCount.objects.tagged(value).matching(self.project, STATES, spiders, outcomes).between(*days)
+        )
+        return DayFigures(tagged) if name == "has_tag" else DayFigures(every, without=tagged)
 
     def counts_by_state(self) -> dict[str, int] | None:
         """{state: matching jobs} for every state (the filter without its
@@ -281,11 +309,44 @@ class JobFilter(django_filters.FilterSet):
         days = self.whole_days() if self.counted_by_days() else None
         if days is None:
             return self.qs.count()
-        total = self.day_figures(days).filter(state__in=self.states).total()
+        total = self.day_figures(days).in_states(self.states).total()
         edges = self.edges_q(days)
         if edges is not None:
             total += self.qs.filter(edges).count()
         return total
+
+
+@dataclass
+class DayFigures:
+    """Daily figures of a filter: one queryset of them, or (`lacks_tag`)
+    every job's figures `without` those of the tag."""
+
+    figures: DayFiguresQuerySet[Any]
+    without: DayFiguresQuerySet[Any] | None = None
+
+    def in_states(self, states: Iterable[str]) -> "DayFigures":
+        states = list(states)
+        without = None if self.without is None else self.without.filter(state__in=states)
+        return DayFigures(self.figures.filter(state__in=states), without)
+
+    def total(self) -> int:
+        return self.figures.total() - (0 if self.without is None else self.without.total())
+
+    def by_state(self) -> dict[str, int]:
+        """{state: jobs} for every state, zeros included."""
+        counts = self.figures.by_state()
+        if self.without is not None:
+            for state, n in self.without.by_state().items():
+                counts[state] -= n
+        return counts
+
+    def per_day_by_badge(self) -> list[tuple[int, str, int]]:
+        """[(day, badge, n)]: what the dashboard's chart draws."""
+        if self.without is None:
+            return self.figures.per_day_by_badge()
+        counts = Counter({(day, badge): n for day, badge, n in self.figures.per_day_by_badge()})
+        counts.subtract({(day, badge): n for day, badge, n in self.without.per_day_by_badge()})
+        return [(day, badge, n) for (day, badge), n in counts.items() if n]
 
 
 # The JobQ filter parameters, in the order URLs spell them; the dashboard

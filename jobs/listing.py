@@ -283,9 +283,9 @@ class DailyFigures:
 def daily_figures(jobfilter: JobFilter, newest_ts: int | None) -> DailyFigures | None:
     """CHART_DAYS UTC days of the filter ending at its `endts`, or at its
     newest job (`newest_ts`). Whole days come from the daily figures
-    (DayCount) when the filter has no tag; the partial days at the ends of a
-    time window, and every day of a filter with tags, from the jobs of those
-    days (bounded in time: at most CHART_DAYS days of them)."""
+    (DayCount, or DayTagCount for one tag); the partial days at the ends of a
+    time window, and every day of a filter with several tags, from the jobs
+    of those days (bounded in time: at most CHART_DAYS days of them)."""
     if newest_ts is None:
         return None
     cleaned = jobfilter.form.cleaned_data
@@ -311,8 +311,8 @@ def daily_figures(jobfilter: JobFilter, newest_ts: int | None) -> DailyFigures |
 
     jobs = jobfilter.qs.filter(ts__gte=start, ts__lt=end)
     first_whole, last_whole = -(-start // DAY_MS), end // DAY_MS - 1
-    if jobfilter.counted_by_counters() or (jobfilter.counted_by_days() and first_whole <= last_whole):
-        figures = jobfilter.day_figures((first_whole, last_whole)).filter(state__in=jobfilter.states)
+    if jobfilter.answered_by_days():
+        figures = jobfilter.day_figures((first_whole, last_whole)).in_states(jobfilter.states)
         for day, badge, n in figures.per_day_by_badge():
             add(day, badge, n)
         jobs = jobs.filter(Q(ts__lt=first_whole * DAY_MS) | Q(ts__gte=(last_whole + 1) * DAY_MS))

@@ -525,6 +525,25 @@ def test_chart_reads_the_daily_figures_not_the_jobs(as_member, django_assert_num
     assert not any("GROUP BY" in q["sql"] and '"jobs_job"' in q["sql"] for q in captured.captured_queries)
 
 
+def test_the_chart_of_one_tag_reads_the_daily_figures_per_tag(as_member, django_assert_num_queries):
+    add_jobs(
+        job_line(number=1, ts=BASE_TS, tags=["a"]),
+        job_line(number=2, ts=BASE_TS + 86_400_000, state="running", tags=["a", "b"]),
+        job_line(number=3, ts=BASE_TS + 86_400_000),
+    )
+    # session, user, project, newest ts, the tag's daily figures
+    with django_assert_num_queries(5) as captured:
+        chart = htmx(as_member, f"/p/53/chart?{ALL}&has_tag=a").content.decode()
+    assert "Tue 2023-11-14: 1 finished" in chart and "Wed 2023-11-15: 1 running" in chart
+    # + every job's daily figures, less the tag's
+    with django_assert_num_queries(6) as more:
+        chart = htmx(as_member, f"/p/53/chart?{ALL}&lacks_tag=b").content.decode()
+    assert "Tue 2023-11-14: 1 finished" in chart and "Wed 2023-11-15: 1 finished" in chart
+    assert "running" not in chart.split("</figcaption>")[1].split("<svg")[1]
+    for query in [*captured.captured_queries, *more.captured_queries]:
+        assert not ("GROUP BY" in query["sql"] and '"jobs_job"' in query["sql"]), query["sql"]
+
+
 @pytest.mark.parametrize(
     "query",
     [
@@ -538,6 +557,12 @@ def test_chart_reads_the_daily_figures_not_the_jobs(as_member, django_assert_num
         f"{ALL}&endts={BASE_TS // 86_400_000 * 86_400_000 + 2 * 86_400_000}",
         "state=finished&has_tag=a",
         f"state=finished&lacks_tag=a&startts={BASE_TS}",
+        # one tag: the daily figures per tag (lacks: every job's minus the tag's)
+        f"{ALL}&lacks_tag=b",
+        f"{ALL}&has_tag=b&spider=s1&startts={BASE_TS - 3_600_000}&endts={BASE_TS + 2 * 86_400_000 + 7}",
+        "state=finished&outcome=failed&has_tag=a",
+        # two tags: the jobs
+        f"{ALL}&has_tag=a&lacks_tag=b",
     ],
 )
 def test_chart_figures_equal_the_jobs_of_each_day(project, query):
