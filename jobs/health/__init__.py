@@ -280,19 +280,20 @@ def previous_runs(rows: Sequence[Mapping[str, Any]]) -> dict[int, list[Run]]:
         cursor.execute(" UNION ALL ".join(parts), params)
         names = [column[0] for column in cursor.description]
         walked = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
-    by_spider: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for found in walked:
-        by_spider[found["spider_id"]].append(found)
+    # Per spider, newest first (a UNION ALL promises no order): each walked
+    # run once, and its (-ts, -id) to bisect on.
+    runs: dict[int, list[Run]] = defaultdict(list)
+    places: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for found in sorted(walked, key=lambda found: (-found["ts"], -found["id"])):
+        runs[found["spider_id"]].append(Run.of_row(found))
+        places[found["spider_id"]].append((-found["ts"], -found["id"]))
     answer: dict[int, list[Run]] = {}
     for row in rows:
         if row["state"] != State.FINISHED:
             continue
-        before = [
-            Run.of_row(found)
-            for found in by_spider[row["spider_id"]]
-            if (found["ts"], found["id"]) < (row["ts"], row["id"])
-        ]
-        answer[row["id"]] = before
+        # The runs older than the row: those after it in newest-first order.
+        start = bisect.bisect_right(places[row["spider_id"]], (-row["ts"], -row["id"]))
+        answer[row["id"]] = runs[row["spider_id"]][start:]
     return answer
 
 
