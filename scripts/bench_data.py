@@ -208,10 +208,15 @@ def generate(project_id: int, total: int, *, now_ms: int | None = None, seed: fl
             cursor.execute(definition)
         fill_counters(cursor, project_id)
         fill_health(project_id)
-        # VACUUM too: index-only scans (deep offsets) need the visibility map set.
-        cursor.execute("VACUUM (ANALYZE) jobs_job")
+        # VACUUM too: index-only scans (deep offsets) need the visibility map
+        # set; and the counters their statistics, as autovacuum keeps them.
+        for table in ("jobs_job", *COUNTER_TABLES, "jobs_spiderhealth"):
+            cursor.execute(f"VACUUM (ANALYZE) {table}")
         cursor.execute("SET synchronous_commit = on")
     log(f"  {total:,} jobs in {time.monotonic() - started:.0f} s")
+
+
+COUNTER_TABLES = ("jobs_jobcount", "jobs_tagcount", "jobs_daycount", "jobs_daytagcount")
 
 
 def fill_health(project_id: int) -> None:
