@@ -241,16 +241,18 @@ class JobFilter(django_filters.FilterSet):
             return None
         return first, last
 
-    def edges_q(self, days: tuple[int | None, int | None]) -> Q | None:
-        """The part of the time window outside the whole `days`: jobs of the
-        partial days at its ends. None when the window is whole days."""
+    def edges(self, days: tuple[int | None, int | None]) -> list[Q]:
+        """The parts of the time window outside the whole `days`: the partial
+        days at its ends, each to be read on its own. One OR of both made
+        PostgreSQL walk the whole window's index range and drop its middle
+        (a week: 190,000 entries read for 27,000)."""
         first, last = days
-        edges = Q()
+        edges = []
         if first is not None and first * DAY_MS != self.form.cleaned_data["startts"]:
-            edges |= Q(ts__lt=first * DAY_MS)
+            edges.append(Q(ts__lt=first * DAY_MS))
         if last is not None and (last + 1) * DAY_MS != self.form.cleaned_data["endts"]:
-            edges |= Q(ts__gte=(last + 1) * DAY_MS)
-        return edges or None
+            edges.append(Q(ts__gte=(last + 1) * DAY_MS))
+        return edges
 
     def day_figures(self, days: tuple[int | None, int | None]) -> "DayFigures":
         """The daily figures of the filter over `days`, in every state
@@ -286,9 +288,8 @@ class JobFilter(django_filters.FilterSet):
         if days is None:
             return None
         counts = self.day_figures(days).by_state()
-        edges = self.edges_q(days)
-        if edges is not None:
-            for state, n in self.any_state_qs.filter(edges).per_state():
+        for edge in self.edges(days):
+            for state, n in self.any_state_qs.filter(edge).per_state():
                 counts[state] += n
         return counts
 
@@ -310,9 +311,8 @@ class JobFilter(django_filters.FilterSet):
         if days is None:
             return self.qs.count()
         total = self.day_figures(days).in_states(self.states).total()
-        edges = self.edges_q(days)
-        if edges is not None:
-            total += self.qs.filter(edges).count()
+        for edge in self.edges(days):
+            total += self.qs.filter(edge).count()
         return total
 
 

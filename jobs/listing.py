@@ -311,15 +311,21 @@ def daily_figures(jobfilter: JobFilter, newest_ts: int | None) -> DailyFigures |
 
     jobs = jobfilter.qs.filter(ts__gte=start, ts__lt=end)
     first_whole, last_whole = -(-start // DAY_MS), end // DAY_MS - 1
-    if jobfilter.answered_by_days():
+    # What the jobs themselves answer: every day, or only the partial days at
+    # either end, each read on its own (see JobFilter.edges).
+    parts = [jobs]
+    if jobfilter.answered_by_days() and first_whole <= last_whole:
         figures = jobfilter.day_figures((first_whole, last_whole)).in_states(jobfilter.states)
         for day, badge, n in figures.per_day_by_badge():
             add(day, badge, n)
-        jobs = jobs.filter(Q(ts__lt=first_whole * DAY_MS) | Q(ts__gte=(last_whole + 1) * DAY_MS))
-        if start == first_whole * DAY_MS and end == (last_whole + 1) * DAY_MS:
-            return DailyFigures(first_day, last_day, days)
-    for day, state, reason, n in jobs.per_day_by_state_and_reason():
-        add(day, badge_of(state, reason), n)
+        parts = []
+        if start < first_whole * DAY_MS:
+            parts.append(jobs.filter(ts__lt=first_whole * DAY_MS))
+        if end > (last_whole + 1) * DAY_MS:
+            parts.append(jobs.filter(ts__gte=(last_whole + 1) * DAY_MS))
+    for part in parts:
+        for day, state, reason, n in part.per_day_by_state_and_reason():
+            add(day, badge_of(state, reason), n)
     return DailyFigures(first_day, last_day, days)
 
 

@@ -279,6 +279,17 @@ def test_every_count_agrees_with_the_jobs_on_random_data(api, project):
     assert checked == 756
 
 
+def test_a_window_reads_each_partial_day_on_its_own(api, tagged, django_assert_num_queries):
+    api.get("/jobq/53/count")  # records the key's last use
+    # the key with its project, the daily figures, then each partial day: one
+    # OR of both made PostgreSQL walk the whole window's index range
+    with django_assert_num_queries(4) as captured:
+        count(api, f"?startts={DAY0 - 1}&endts={DAY0 + 2 * DAY + 1}")
+    scans = [q["sql"] for q in captured.captured_queries if '"jobs_job"' in q["sql"]]
+    assert len(scans) == 2 and " OR " not in scans[0] + scans[1]
+    assert str(DAY0) in scans[0] and str(DAY0 + 2 * DAY) in scans[1]
+
+
 @pytest.mark.parametrize(
     ("query", "queries"),
     [
