@@ -377,10 +377,7 @@ def write_batch(batch: Iterable[ParsedJob], summary: ImportSummary) -> None:
     counts.apply()
     # Spider health follows the jobs (jobs/health/): one call per batch, with
     # each job's columns before (None when new) and after, ids included.
-    changes: list[tuple[dict[str, Any] | None, dict[str, Any]]] = [
-        (None, {"id": after["id"], "state": after["state"]}) for _none, after in written.created
-    ]
-    runs_imported([*changes, *written.changed])
+    runs_imported([*written.created, *written.changed])
     remember_tags((job.key.project_id, tag) for job in batch for tag in job.columns["tags"])
     summary.created += len(written.created)
     summary.updated += len(written.changed)

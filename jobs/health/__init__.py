@@ -469,21 +469,25 @@ class RunChanges:
             # Read back by `apply`, which also records its start.
             self.notes[job_id] = _Note(None, None, None, ended=False)
 
-    def apply(self, *, now: int | None = None) -> None:
+    def apply(self, *, now: int | None = None, rows: Mapping[int, Mapping[str, Any]] | None = None) -> None:
         """Update the SpiderHealth rows of the noted jobs' spiders, then hand
         the runs that just ended to the alert rules. Call inside the write's
-        transaction, after the jobs are written."""
+        transaction, after the jobs are written. `rows`: {job id: its
+        RUN_COLUMNS as written}, when the writer has them (else read back)."""
         if self.started:
             record_starts(self.started)
             self.started = {}
         if not self.notes:
             return
         now = now or now_ms()
-        rows: list[dict[str, Any]] = []
         ids = sorted(self.notes)
-        for start in range(0, len(ids), 1000):
-            rows.extend(Job.objects.filter(pk__in=ids[start : start + 1000]).values(*RUN_COLUMNS))
-        ended = update_spider_health(rows, self.notes, now)
+        if rows is not None:
+            written = [dict(rows[job_id]) for job_id in ids]
+        else:
+            written = []
+            for start in range(0, len(ids), 1000):
+                written.extend(Job.objects.filter(pk__in=ids[start : start + 1000]).values(*RUN_COLUMNS))
+        ended = update_spider_health(written, self.notes, now)
         self.notes.clear()
         if self.alerts and ended:
             from ..alerts.rules import runs_ended
@@ -629,14 +633,19 @@ def newest_runs(project_id: int, spider_id: int) -> list[Run]:
 def runs_imported(changes: Iterable[tuple[Mapping[str, Any] | None, Mapping[str, Any]]]) -> None:
     """The importer's hook, once per batch inside its transaction: each pair
     is (the job's columns before, or None for a new job; its columns after,
-    with its `id`). Keeps SpiderHealth right; raises no alerts."""
+    with its `id`: every RUN_COLUMNS of a new job, those that changed of
+    another). Keeps SpiderHealth right; raises no alerts."""
     runs = RunChanges(alerts=False)
+    written: dict[int, dict[str, Any]] = {}
     for before, after in changes:
+        row = after if before is None else {**before, **after}
         if before is None:
             runs.added(after["id"], after["state"])
         else:
-            runs.noted({**before, "id": after["id"]}, {**before, **after})
-    runs.apply()
+            runs.noted({**before, "id": after["id"]}, row)
+        written[after["id"]] = {name: row[name] for name in RUN_COLUMNS}
+    # The batch's rows as written: nothing to read back.
+    runs.apply(rows=written)
 
 
 def rebuild(project: Project | None = None, *, now: int | None = None, missing_only: bool = False) -> int:

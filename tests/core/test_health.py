@@ -67,6 +67,26 @@ def test_imports_keep_them_in_any_order(project):
     assert [run[0] for run in SpiderHealth.objects.get().runs] == list(range(11, 41))
 
 
+def test_imports_that_change_stored_jobs_keep_them_exact(project):
+    def line(n, **changes):
+        job = {"close_reason": "finished", "items": n, "running_time": 1_700_000_000_000 + n * 10}
+        job["finished_time"] = job["running_time"] + 5
+        return job_line(number=n, **{**job, **changes})
+
+    add_jobs(*(line(n) for n in range(1, 41)))
+    # Again, with runs deleted, failed, their figures changed, and new ones:
+    # the figures folded from the lines as written, not read back.
+    add_jobs(
+        *(line(n, state="deleted", deleted_time=1_700_000_001_000) for n in range(36, 41)),
+        *(line(n, close_reason="failed", items=0) for n in range(30, 33)),
+        line(20, items=999),
+        *(line(n) for n in range(41, 45)),
+    )
+    assert_same_as_rebuilt()
+    runs = SpiderHealth.objects.get().runs
+    assert [run[0] for run in runs][-4:] == [41, 42, 43, 44] and 38 not in [run[0] for run in runs]
+
+
 def test_the_usual_leaves_out_runs_that_went_wrong():
     runs = [health.Run(n, 0, 60_000, "finished", 1000, 10, 0) for n in range(4)]
     assert health.usual_of(runs) is None  # fewer than MIN_RUNS
