@@ -127,10 +127,12 @@ def on_starting(server):
 # glibc's malloc gives each thread that allocates its own arena (up to 8 per
 # core), and an arena keeps the memory freed into it: every thread that had
 # served a large stream kept its ~20 MB, and a worker that had served them on
-# several threads grew by as many (81 to 136 MB over three 1M-line streams).
-# Two arenas per worker keep a stream's memory reused by the next one.
-# MALLOC_ARENA_MAX in the environment, if set, decides instead.
-MALLOC_ARENAS = 2
+# several threads grew by as many (81 to 136 MB over three 1M-line streams;
+# still 112 MB with two arenas). One arena per worker: a stream's memory is
+# reused by the next, whichever thread serves it, and the GIL serialises
+# Python's allocations anyway. MALLOC_ARENA_MAX in the environment, if set,
+# decides instead.
+MALLOC_ARENAS = 1
 M_ARENA_MAX = -8  # mallopt's parameter number, from glibc's malloc.h
 
 
