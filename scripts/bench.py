@@ -123,6 +123,9 @@ class Server:
 
     def __enter__(self) -> "Server":
         with socket.socket() as probe:
+            # As gunicorn binds: the last run's connections, still in
+            # TIME_WAIT, do not make the port taken.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(("127.0.0.1", self.port))
             except OSError:
