@@ -1,3 +1,5 @@
+import time
+
 import pytest
 import requests
 from scrapinghub import ScrapinghubClient
@@ -13,6 +15,31 @@ def _no_shub_env(monkeypatch):
     # scrapinghub >= 2.9 lets these override the endpoint we pass.
     for name in ("SHUB_JOBQ", "SHUB_STORAGE", "SH_APIKEY", "SHUB_APIKEY", "SHUB_JOBAUTH"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_database_released(django_db_setup, django_db_blocker):
+    """At the end, no session but ours on the test database, so that
+    pytest-django can drop it: a server that a test started (gunicorn, the
+    benchmark's) may still be closing its connections when the last test of
+    a process ends, and PostgreSQL refuses to drop a database in use."""
+    from django.db import connection
+
+    yield
+    with django_db_blocker.unblock():
+        if connection.vendor != "postgresql":
+            return
+        # A fresh connection: a test may have ended the one this process held.
+        connection.close()
+        with connection.cursor() as cursor:
+            for _ in range(50):
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+                if not cursor.fetchall():
+                    return
+                time.sleep(0.1)
 
 
 @pytest.fixture(autouse=True)
