@@ -201,25 +201,24 @@ class JobFilter(django_filters.FilterSet):
         """True when the counters answer the count: no filter but spider and state."""
         return not self._used(NOT_COUNTED_FILTERS)
 
-    def one_tag(self) -> tuple[str, str] | None:
-        """("has_tag" or "lacks_tag", tag) when that is the only filter besides
-        spider and state: the tag counters answer it."""
-        if self._used(NOT_COUNTED_FILTERS) not in ({"has_tag"}, {"lacks_tag"}):
-            return None
-        (name,) = self._used(("has_tag", "lacks_tag"))
-        tags = self.form.cleaned_data[name]
-        return (name, tags[0]) if len(tags) == 1 else None
-
-    def day_tag(self) -> tuple[str, str] | None:
-        """("has_tag" or "lacks_tag", tag) when that is the only filter besides
-        spider, state, time window and outcome: the daily figures per tag
-        answer it."""
-        used = self._used(NOT_COUNTED_FILTERS) - set(DAY_FILTERS)
+    def _single_tag(self, used: set[str]) -> tuple[str, str] | None:
+        """("has_tag" or "lacks_tag", tag) when `used` is that one filter with one tag."""
         if used not in ({"has_tag"}, {"lacks_tag"}):
             return None
         (name,) = used
         tags = self.form.cleaned_data[name]
         return (name, tags[0]) if len(tags) == 1 else None
+
+    def one_tag(self) -> tuple[str, str] | None:
+        """("has_tag" or "lacks_tag", tag) when that is the only filter besides
+        spider and state: the tag counters answer it."""
+        return self._single_tag(self._used(NOT_COUNTED_FILTERS))
+
+    def day_tag(self) -> tuple[str, str] | None:
+        """("has_tag" or "lacks_tag", tag) when that is the only filter besides
+        spider, state, time window and outcome: the daily figures per tag
+        answer it."""
+        return self._single_tag(self._used(NOT_COUNTED_FILTERS) - set(DAY_FILTERS))
 
     def answered_by_days(self) -> bool:
         """True when the daily figures answer the filter a whole day at a
