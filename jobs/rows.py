@@ -7,7 +7,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from .formatting import TIME_FORMAT, format_duration, invalid_time, number, relative
-from .health import Hint, Run, Usual, hints_of
+from .health import FIGURES, Hint, Run, Usual, hints_of
 from .links import FilterLinks, job_cancel_url, job_detail_url
 from .models import State
 from .outcomes import badge_label, badge_of
@@ -51,11 +51,16 @@ def hint_html(hint: Hint) -> SafeString:
     )
 
 
+# Every figure, so that the template's `job.hints.items` finds its key: on a
+# miss Django's lookup falls back to the dict's own `items` method.
+NO_HINTS: dict[str, SafeString] = {name: SafeString("") for name in FIGURES}
+
+
 def hints_by_figure(compared: tuple[Run, Usual | None] | None) -> dict[str, SafeString]:
-    """{figure: its hint's HTML} of the figures far from the spider's usual."""
+    """{figure: its hint's HTML, empty for a figure near the spider's usual}."""
     if compared is None:
-        return {}
-    return {hint.figure: hint_html(hint) for hint in hints_of(*compared)}
+        return NO_HINTS
+    return NO_HINTS | {hint.figure: hint_html(hint) for hint in hints_of(*compared)}
 
 
 def row_of(

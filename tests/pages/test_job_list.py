@@ -745,7 +745,10 @@ def test_pages_errors_and_duration_far_from_usual_are_hinted(as_member):
         '<span class="usual" title="duration: 40 min, usually 10 min (median of 10 runs)">'
         '<span class="visually-hidden">duration </span>+300%</span>'
     ) in row
-    assert 'visually-hidden">items ' not in row  # items as usual: no hint
+    # Items as usual: the figure alone (a hint lookup that misses must not
+    # fall back to the dict's own `items` method).
+    assert '<td class="num">1,000</td>' in row
+    assert "dict_items" not in html
     older = html[html.index('href="/p/53/job/1/10/"') :]
     assert 'class="usual' not in older[: older.index("</tr>")]
 
