@@ -84,6 +84,22 @@ class Int64Field(forms.IntegerField):
         super().__init__(**kwargs)
 
 
+class SharedFields(dict):
+    """A form class's fields, handed to each of its forms as they are: Django
+    deep-copies a form's fields for each form, that is for each request, so
+    that a form may change its own; these forms never do, and the copies were
+    a tenth of an API list request's time."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, forms.Field]:
+        return dict(self)
+
+
+def share_fields[F: type[forms.BaseForm]](form_class: F) -> F:
+    """The form class, its forms sharing its fields (SharedFields)."""
+    form_class.base_fields = SharedFields(form_class.base_fields)
+    return form_class
+
+
 class ShallowCopied:
     """A filter that a FilterSet copies shallowly. django-filter deep-copies
     every filter for each FilterSet, that is for each request, and that was
@@ -160,7 +176,7 @@ class JobFilter(django_filters.FilterSet):
     def get_form_class(self) -> type[forms.Form]:
         form_class = JobFilter._form_classes.get(type(self))
         if form_class is None:
-            form_class = JobFilter._form_classes[type(self)] = super().get_form_class()
+            form_class = JobFilter._form_classes[type(self)] = share_fields(super().get_form_class())
         return form_class
 
     @property
@@ -446,6 +462,7 @@ class JobKeyListField(NameListField):
         return keys
 
 
+@share_fields
 class ListParamsForm(forms.Form):
     """The parameters of /list and /summary beyond the filters."""
 

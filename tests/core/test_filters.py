@@ -1,9 +1,10 @@
 """JobFilter as an object: what one instance holds is its own, although its
-filters are copied shallowly and its form class is shared (jobs/filters.py)."""
+filters are copied shallowly and its form class and the form's fields are
+shared (jobs/filters.py)."""
 
 from django.http import QueryDict
 
-from jobs.filters import JobFilter, PageJobFilter
+from jobs.filters import JobFilter, ListParamsForm, PageJobFilter
 
 from ..factories import add_jobs, job_line
 
@@ -33,3 +34,26 @@ def test_each_filter_class_validates_with_its_own_form(project):
     assert not page.is_valid() and "startts" in page.form.errors
     assert type(JobFilter({}, project=project).form) is type(JobFilter(huge, project=project).form)
     assert type(page.form) is not type(JobFilter(huge, project=project).form)
+
+
+def test_forms_share_their_fields_and_keep_their_own_values(project):
+    first = JobFilter(QueryDict("state=running&startts=5"), project=project)
+    second = JobFilter(QueryDict("state=deleted&startts=x"), project=project)
+    assert first.form.fields["state"] is second.form.fields["state"]  # not copied per request
+    assert first.is_valid() and not second.is_valid()
+    assert first.form.cleaned_data["state"] == ["running"] and first.form.cleaned_data["startts"] == 5
+    assert second.form.cleaned_data["state"] == ["deleted"] and "startts" in second.form.errors
+    # The form of the next request sees none of this.
+    assert (
+        JobFilter(QueryDict(""), project=project).form.fields == JobFilter.get_form_class(first).base_fields
+    )
+
+
+def test_list_parameters_forms_share_their_fields(project):
+    first, second = (
+        ListParamsForm({"count": "5"}, project=project),
+        ListParamsForm({"count": "-1"}, project=project),
+    )
+    assert first.fields["count"] is second.fields["count"]
+    assert first.is_valid() and first.cleaned_data["count"] == 5
+    assert not second.is_valid() and "count" in second.errors
