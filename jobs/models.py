@@ -773,10 +773,10 @@ class SpiderHealth(models.Model):
     project = models.ForeignKey(Project, models.CASCADE, db_index=False)
     # The newest finished runs, oldest first, at most health.RUNS_KEPT:
     # [job number, running_time, finished_time, close_reason, items, pages, errors].
-    runs = models.JSONField(default=list)
+    runs = FastJSONField(default=list)
     # Finished runs per UTC day and outcome over the last days:
     # {"<days since the epoch>": {"<outcome>": n}}.
-    days = models.JSONField(default=dict)
+    days = FastJSONField(default=dict)
     # When a run of the spider last started (ms), for "silent for too long".
     last_started = models.BigIntegerField(null=True, blank=True)
 

@@ -130,6 +130,12 @@ class Run:
     def figure(self, name: str) -> int | None:
         return self.duration if name == "duration" else getattr(self, name)
 
+    @cached_property
+    def figures(self) -> tuple[int | None, ...]:
+        """The FIGURES, in their order: a list page takes medians of the same
+        kept runs for each of its rows."""
+        return tuple(self.figure(name) for name in FIGURES)
+
     @property
     def order(self) -> tuple[int, int]:
         return (self.finished or 0, self.number)
@@ -157,7 +163,8 @@ def usual_of(previous: Sequence[Run]) -> Usual | None:
     healthy = [run for run in previous if run.healthy][:USUAL_RUNS]
     if len(healthy) < MIN_RUNS:
         return None
-    return Usual({name: median(run.figure(name) for run in healthy) for name in FIGURES}, len(healthy))
+    columns = zip(*(run.figures for run in healthy), strict=True)
+    return Usual(dict(zip(FIGURES, map(median, columns), strict=True)), len(healthy))
 
 
 def change_ratio(value: float | None, usual: float | None) -> float | None:
@@ -319,14 +326,19 @@ def usual_for_rows(rows: Sequence[Mapping[str, Any]]) -> dict[int, tuple[Run, Us
         spider_id: list(itertools.accumulate((run.healthy for run in runs), initial=0))
         for spider_id, runs in kept.items()
     }
+    healthy_kept = {spider_id: [run for run in runs if run.healthy] for spider_id, runs in kept.items()}
+    # Rows of a spider with the same healthy runs before them share their usual.
+    usuals: dict[tuple[int, int], Usual | None] = {}
     answer: dict[int, tuple[Run, Usual | None]] = {}
     rest = []
     for row in finished:
         spider_id = row["spider_id"]
         index = positions.get(spider_id, {}).get(row["number"])
-        if index is not None and healthy_before[spider_id][index] >= USUAL_RUNS:
-            before = kept[spider_id][:index][::-1]
-            answer[row["id"]] = (Run.of_row(row), usual_of(before))
+        healthy = None if index is None else healthy_before[spider_id][index]
+        if healthy is not None and healthy >= USUAL_RUNS:
+            if (spider_id, healthy) not in usuals:
+                usuals[spider_id, healthy] = usual_of(healthy_kept[spider_id][healthy - 1 :: -1])
+            answer[row["id"]] = (Run.of_row(row), usuals[spider_id, healthy])
         else:
             rest.append(row)
     walked = previous_runs(rest) if rest else {}
