@@ -22,6 +22,7 @@ MIN_RUNS such runs: no usual yet.
 """
 
 import bisect
+import functools
 import itertools
 import statistics
 from collections import defaultdict
@@ -30,7 +31,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+import orjson
 from django.db import connection
+from django.db.models import TextField
+from django.db.models.functions import Cast
 
 from ..jobmeta import now_ms
 from ..models import Job, Project, Spider, SpiderHealth, State
@@ -304,6 +308,46 @@ def previous_runs(rows: Sequence[Mapping[str, Any]]) -> dict[int, list[Run]]:
     return answer
 
 
+# A run that its spider's kept runs cannot compare (KeptRuns.usual_of_run).
+NOT_KEPT: Any = object()
+# Distinct kept runs (of spiders and their versions) whose usuals a process keeps.
+KEPT_RUNS_CACHED = 2_000
+
+
+class KeptRuns:
+    """A spider's kept runs (SpiderHealth.runs) and the usual of each, worked
+    out once per process for each version of them: a list page compares up
+    to 50 rows with the same spiders' kept runs on every load."""
+
+    def __init__(self, values: Sequence[Sequence[Any]]) -> None:
+        self.runs = [Run.of_list(run) for run in values]
+        self.positions = {run.number: index for index, run in enumerate(self.runs)}
+        # How many healthy runs come before each kept run.
+        self.healthy_before = list(itertools.accumulate((run.healthy for run in self.runs), initial=0))
+        self.healthy = [run for run in self.runs if run.healthy]
+        self.usuals: dict[int, Usual | None] = {}
+
+    def usual_of_run(self, number: int) -> Usual | None:
+        """The usual of the spider's run `number`, or NOT_KEPT when the kept
+        runs cannot tell: not kept, or fewer than USUAL_RUNS healthy runs
+        kept before it (older ones may exist)."""
+        index = self.positions.get(number)
+        if index is None or self.healthy_before[index] < USUAL_RUNS:
+            return NOT_KEPT
+        healthy = self.healthy_before[index]
+        # Runs with the same healthy runs before them share their usual.
+        if healthy not in self.usuals:
+            self.usuals[healthy] = usual_of(self.healthy[healthy - 1 :: -1])
+        return self.usuals[healthy]
+
+
+@functools.lru_cache(maxsize=KEPT_RUNS_CACHED)
+def kept_runs(text: str) -> KeptRuns:
+    """The KeptRuns of a SpiderHealth.runs as stored: keyed by its text, so
+    a change of the runs is a new entry and nothing needs invalidating."""
+    return KeptRuns(orjson.loads(text))
+
+
 def usual_for_rows(rows: Sequence[Mapping[str, Any]]) -> dict[int, tuple[Run, Usual | None]]:
     """{job id: (its run, its usual)} for the finished rows of a list page.
 
@@ -314,33 +358,20 @@ def usual_for_rows(rows: Sequence[Mapping[str, Any]]) -> dict[int, tuple[Run, Us
     finished = [row for row in rows if row["state"] == State.FINISHED]
     if not finished:
         return {}
-    kept = {
-        spider_id: [Run.of_list(values) for values in runs]
-        for spider_id, runs in SpiderHealth.objects.filter(
-            spider_id__in={row["spider_id"] for row in finished}
-        ).values_list("spider_id", "runs")
-    }
-    # Per spider: each kept run's position, and how many healthy runs come before each.
-    positions = {spider_id: {run.number: i for i, run in enumerate(runs)} for spider_id, runs in kept.items()}
-    healthy_before = {
-        spider_id: list(itertools.accumulate((run.healthy for run in runs), initial=0))
-        for spider_id, runs in kept.items()
-    }
-    healthy_kept = {spider_id: [run for run in runs if run.healthy] for spider_id, runs in kept.items()}
-    # Rows of a spider with the same healthy runs before them share their usual.
-    usuals: dict[tuple[int, int], Usual | None] = {}
+    kept = dict(
+        SpiderHealth.objects.filter(spider_id__in={row["spider_id"] for row in finished}).values_list(
+            "spider_id", Cast("runs", TextField())
+        )
+    )
     answer: dict[int, tuple[Run, Usual | None]] = {}
     rest = []
     for row in finished:
-        spider_id = row["spider_id"]
-        index = positions.get(spider_id, {}).get(row["number"])
-        healthy = None if index is None else healthy_before[spider_id][index]
-        if healthy is not None and healthy >= USUAL_RUNS:
-            if (spider_id, healthy) not in usuals:
-                usuals[spider_id, healthy] = usual_of(healthy_kept[spider_id][healthy - 1 :: -1])
-            answer[row["id"]] = (Run.of_row(row), usuals[spider_id, healthy])
-        else:
+        runs = kept_runs(kept[row["spider_id"]]) if row["spider_id"] in kept else None
+        usual = runs.usual_of_run(row["number"]) if runs is not None else NOT_KEPT
+        if usual is NOT_KEPT:
             rest.append(row)
+        else:
+            answer[row["id"]] = (Run.of_row(row), usual)
     walked = previous_runs(rest) if rest else {}
     for row in rest:
         answer[row["id"]] = (Run.of_row(row), usual_of(walked[row["id"]]))

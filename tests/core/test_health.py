@@ -115,3 +115,24 @@ def test_list_rows_compare_with_the_kept_runs_when_they_suffice(project, django_
     older = list(Job.objects.filter(state="finished").newest_first().values(*ROW_COLUMNS)[20:25])
     with django_assert_num_queries(2):
         assert len(health.usual_for_rows(older)) == 5
+
+
+def test_the_usuals_worked_out_from_kept_runs_follow_each_run_that_ends(project):
+    from jobs.listing import ROW_COLUMNS
+
+    def newest_usual():
+        row = Job.objects.filter(state="finished").newest_first().values(*ROW_COLUMNS)[0]
+        return health.usual_for_rows([row])[row["id"]][1]
+
+    history(runs=30, items=1000)
+    end_run(project, items=1000)
+    assert newest_usual().of("items") == 1000
+    assert newest_usual() is newest_usual()  # the same kept runs: worked out once in this process
+    # Eleven healthy runs of 3,000 items: the newest run's twenty before it are 10 × 3,000 and 10 × 1,000.
+    for _ in range(11):
+        end_run(project, items=3000)
+    assert newest_usual().of("items") == 2000
+    # A failed run is kept but not healthy: the next run's usual leaves it out.
+    end_run(project, reason="failed", items=5)
+    end_run(project, items=3000)
+    assert newest_usual().of("items") == 3000 and newest_usual().runs == 20
