@@ -232,6 +232,7 @@ def _figure_text(name: str, value: float) -> str:
 
 # --- runs before a job: bounded walks of job_spider_ts -----------------------
 
+# previous_runs unpacks its rows in this order.
 WALK_COLUMNS = (
     "id",
     "spider_id",
@@ -289,15 +290,17 @@ def previous_runs(rows: Sequence[Mapping[str, Any]]) -> dict[int, list[Run]]:
         params.extend(part_params)
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(parts), params)
-        names = [column[0] for column in cursor.description]
-        walked = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+        walked = cursor.fetchall()
     # Per spider, newest first (a UNION ALL promises no order): each walked
-    # run once, and its (-ts, -id) to bisect on.
+    # run once, and its (-ts, -id) to bisect on. Tuples in WALK_COLUMNS'
+    # order, not dicts: a deep page walks about a thousand runs.
     runs: dict[int, list[Run]] = defaultdict(list)
     places: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for found in sorted(walked, key=lambda found: (-found["ts"], -found["id"])):
-        runs[found["spider_id"]].append(Run.of_row(found))
-        places[found["spider_id"]].append((-found["ts"], -found["id"]))
+    for job_id, spider_id, number, ts, reason, items, pages, errors, started, ended in sorted(
+        walked, key=lambda found: (-found[3], -found[0])
+    ):
+        runs[spider_id].append(Run(number, started, ended, reason, items, pages, errors))
+        places[spider_id].append((-ts, -job_id))
     answer: dict[int, list[Run]] = {}
     for row in rows:
         if row["state"] != State.FINISHED:
