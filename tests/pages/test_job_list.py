@@ -289,6 +289,36 @@ def test_local_times_use_the_tz_cookie(as_member):
     assert 'value="2023-11-14T23:00:00"' in as_member.get(f"{LIST}?startts=1699999200000").content.decode()
 
 
+def test_time_cells_show_local_times_with_how_long_ago(as_member):
+    as_member.cookies["tz"] = "Europe/Berlin"
+    hour = 3_600_000
+    add_jobs(
+        job_line(number=1, ts=BASE_TS, running_time=BASE_TS - hour, finished_time=BASE_TS),
+        job_line(number=2, state="running", ts=BASE_TS + 1, running_time=BASE_TS + 1),
+        job_line(number=3, state="pending", ts=BASE_TS + 2, pending_time=BASE_TS + 2),
+    )
+    html = as_member.get(f"{LIST}?{ALL}").content.decode()
+
+    def cells(key):
+        row = html[html.index(f'value="{key}"') :]
+        return re.findall(r"<td>(.*?)</td>", row[: row.index("</tr>")])[-2:]
+
+    started, finished = cells("53/1/1")
+    when = r'title="\d+ days ago"'
+    assert re.fullmatch(
+        rf'<time datetime="2023-11-14T23:13:20.000\+01:00" {when}>2023-11-14 23:13:20</time>', finished
+    )
+    assert re.fullmatch(
+        rf'<time datetime="2023-11-14T22:13:20.000\+01:00" {when}>2023-11-14 22:13:20</time>', started
+    )
+    assert cells("53/1/2")[1] == ""  # running: not finished
+    started, finished = cells("53/1/3")
+    assert (
+        re.fullmatch(r'<span class="muted" title="queued \d+ days ago">queued</span>', started)
+        and finished == ""
+    )
+
+
 def test_percent_encoded_tz_cookie_is_understood(as_member):
     as_member.cookies["tz"] = "America%2FNew_York"
     assert 'data-tz="America/New_York"' in as_member.get(LIST).content.decode()
