@@ -57,3 +57,17 @@ def test_list_parameters_forms_share_their_fields(project):
     assert first.fields["count"] is second.fields["count"]
     assert first.is_valid() and first.cleaned_data["count"] == 5
     assert not second.is_valid() and "count" in second.errors
+
+
+def test_a_filter_reads_the_jobs_of_its_own_project_only(project, other_project):
+    add_jobs(job_line(number=1, state="running"), job_line(number=2, tags=["t"]))
+    add_jobs(
+        job_line(project_id=54, number=1, state="running"), job_line(project_id=54, number=2, tags=["t"])
+    )
+    tagged = JobFilter(QueryDict("has_tag=t&state=finished&state=running"), project=project)
+    assert tagged.is_valid()
+    assert [job.key for job in tagged.qs] == ["53/1/2"]
+    assert sorted(job.key for job in tagged.any_state_qs) == ["53/1/2"]
+    assert tagged.count() == 1
+    everything = JobFilter(QueryDict("state=running"), project=project)
+    assert everything.is_valid() and [job.key for job in everything.qs] == ["53/1/1"]
