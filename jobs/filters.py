@@ -94,7 +94,7 @@ class SharedFields(dict):
         return dict(self)
 
 
-def share_fields[F: type[forms.BaseForm]](form_class: F) -> F:
+def share_fields[F: type[forms.Form]](form_class: F) -> F:
     """The form class, its forms sharing its fields (SharedFields)."""
     form_class.base_fields = SharedFields(form_class.base_fields)
     return form_class
