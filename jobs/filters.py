@@ -116,6 +116,14 @@ class ShallowCopied:
         return copied
 
 
+class ShallowCopiedFilters(dict):
+    """A FilterSet class's filters, each copied by its own __deepcopy__
+    (ShallowCopied) without copy.deepcopy's walk of the mapping itself."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
+        return {name: filter_.__deepcopy__(memo) for name, filter_ in self.items()}
+
+
 class StateField(django_filters.fields.MultipleChoiceField):
     """States, with empty values (`state=`) ignored like every other empty parameter."""
 
@@ -174,6 +182,13 @@ class JobFilter(django_filters.FilterSet):
         # counters answer without one.
         super().__init__(data, **kwargs)
         self.project = project
+
+    @classmethod
+    def get_filters(cls) -> dict[str, Any]:
+        filters = super().get_filters()
+        if not all(isinstance(filter_, ShallowCopied) for filter_ in filters.values()):
+            raise TypeError(f"{cls.__name__}'s filters must be ShallowCopied: each keeps its own copy state.")
+        return ShallowCopiedFilters(filters)
 
     def get_form_class(self) -> type[forms.Form]:
         form_class = JobFilter._form_classes.get(type(self))
