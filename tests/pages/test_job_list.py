@@ -289,6 +289,15 @@ def test_local_times_use_the_tz_cookie(as_member):
     assert 'value="2023-11-14T23:00:00"' in as_member.get(f"{LIST}?startts=1699999200000").content.decode()
 
 
+def test_no_template_comment_reaches_the_page(as_member):
+    # Django's {# #} comments end at the line's end: one spread over two
+    # lines is printed as text, in every row.
+    add_jobs(job_line(number=1), job_line(number=2, state="running"))
+    for url in (f"{LIST}?{ALL}", f"/p/53/live?{ALL}&since=53/1/1&watch=53/1/2"):
+        html = as_member.get(url).content.decode()
+        assert "{#" not in html and "#}" not in html, url
+
+
 def test_time_cells_show_local_times_with_how_long_ago(as_member):
     as_member.cookies["tz"] = "Europe/Berlin"
     hour = 3_600_000
