@@ -335,9 +335,9 @@ class KeptRuns:
         runs cannot tell: not kept, or fewer than USUAL_RUNS healthy runs
         kept before it (older ones may exist)."""
         index = self.positions.get(number)
-        if index is None or self.healthy_before[index] < USUAL_RUNS:
+        healthy = None if index is None else self.healthy_before[index]
+        if healthy is None or healthy < USUAL_RUNS:
             return NOT_KEPT
-        healthy = self.healthy_before[index]
         # Runs with the same healthy runs before them share their usual.
         if healthy not in self.usuals:
             self.usuals[healthy] = usual_of(self.healthy[healthy - 1 :: -1])
@@ -369,8 +369,8 @@ def usual_for_rows(rows: Sequence[Mapping[str, Any]]) -> dict[int, tuple[Run, Us
     answer: dict[int, tuple[Run, Usual | None]] = {}
     rest = []
     for row in finished:
-        runs = kept_runs(kept[row["spider_id"]]) if row["spider_id"] in kept else None
-        usual = runs.usual_of_run(row["number"]) if runs is not None else NOT_KEPT
+        text = kept.get(row["spider_id"])
+        usual = NOT_KEPT if text is None else kept_runs(text).usual_of_run(row["number"])
         if usual is NOT_KEPT:
             rest.append(row)
         else:
