@@ -209,6 +209,7 @@ def database_from_env():
         config["CONN_HEALTH_CHECKS"] = True
         config.setdefault("OPTIONS", {})["connect_timeout"] = 5
         without_jit(config)
+        prepared_fixed_sql(config)
     else:
         raise ImproperlyConfigured(f"DATABASE_URL must be sqlite:// or postgres://, not {engine}.")
     return config
@@ -223,6 +224,17 @@ def without_jit(config):
     URL's `options` comes later and wins."""
     options = config.setdefault("OPTIONS", {})
     options["options"] = f"-c jit=off {options.get('options', '')}".strip()
+
+
+def prepared_fixed_sql(config):
+    """Lets the fixed SQL of every API request (jobs/fixedsql.py) run as
+    statements prepared once per connection; Django's own cursors bind
+    values on the client and never prepare, whatever this threshold.
+    PREPARED_STATEMENTS=0 turns it off, for a connection pooler that cannot
+    keep prepared statements (pgbouncer in transaction mode before 1.21)."""
+    if env_bool("PREPARED_STATEMENTS", True):
+        # A count psycopg never reaches: only statements asked for are prepared.
+        config["OPTIONS"].setdefault("prepare_threshold", 2**31 - 1)
 
 
 def replica_from_env(primary):

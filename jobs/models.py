@@ -20,7 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .fields import FastJSONField, PostgresGinIndex, TagsField
-from .fixedsql import Columns
+from .fixedsql import Columns, fixed_cursor
 from .timezones import DAY_MS
 
 if TYPE_CHECKING:
@@ -334,7 +334,7 @@ def counter_sum(
         )
         params += [project_id, *names]
     table = quote(counters.model._meta.db_table)
-    with connection.cursor() as cursor:
+    with fixed_cursor(connection) as cursor:
         cursor.execute(f"SELECT COALESCE(SUM(c.n), 0) FROM {table} c WHERE {' AND '.join(where)}", params)
         (total,) = cursor.fetchone()
     return int(total)
@@ -593,7 +593,7 @@ class ApiKeyQuerySet(models.QuerySet["ApiKey", "ApiKey"]):
         the digest's index, in fixed SQL: every API request runs it."""
         digest = digest_of(raw_key)
         connection = connections[self.db]
-        with connection.cursor() as cursor:
+        with fixed_cursor(connection) as cursor:
             cursor.execute(_key_and_project_sql(connection.alias), [project_id, digest])
             row = cursor.fetchone()
         # The lookup is by an index; compare again in constant time anyway.

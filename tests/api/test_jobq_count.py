@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 
 import orjson
 import pytest
+from django.db import connection
 
 from jobs.models import STATES, Job
 from jobs.outcomes import badge_of
@@ -309,3 +310,25 @@ def test_counts_from_counters_do_not_scan_jobs(api, tagged, django_assert_num_qu
         assert len(scans) == 1 and str(DAY0) in scans[0]
     else:
         assert not scans
+
+
+def prepared_statements():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [statement for (statement,) in cursor.fetchall()]
+
+
+@pytest.mark.postgres_only
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+def test_only_the_fixed_sql_is_prepared(api, tagged):
+    assert count(api, "?has_tag=tagA") == 1
+    assert count(api, "?has_tag=tagB&spider=books&state=finished") == 1
+    assert api.get("/jobq/53/list?has_tag=tagA").status_code == 200
+    prepared = prepared_statements()
+    # The key lookup and the counters, once per connection (jobs/fixedsql.py) ...
+    assert any('FROM "jobs_apikey" k' in statement for statement in prepared)
+    assert any('FROM "jobs_tagcount" c' in statement for statement in prepared)
+    # ... but not the jobs' own queries: a plan for a common tag is not one for a rare tag.
+    assert not any('"jobs_job"' in statement for statement in prepared)
+    assert count(api, "?has_tag=tagA") == 1
+    assert prepared_statements() == prepared

@@ -185,6 +185,17 @@ def test_the_forwarded_proto_decides_the_redirect_and_hsts(client, settings):
     assert secure["Strict-Transport-Security"] == "max-age=3600"
 
 
+def test_postgres_connections_prepare_the_fixed_sql_unless_turned_off(tmp_path):
+    env = clean_environment(JOBQ_LOCAL="1", JOBQ_VAR_DIR=str(tmp_path))
+    url = "postgres://jobq@db.example:5432/jobq"
+    # A threshold psycopg never reaches: only what jobs/fixedsql.py asks for is prepared.
+    plain = settings_of({**env, "DATABASE_URL": url}, "DATABASES")["DATABASES"]
+    assert "'prepare_threshold': 2147483647" in plain
+    # For a pooler that cannot keep prepared statements.
+    off = settings_of({**env, "DATABASE_URL": url, "PREPARED_STATEMENTS": "0"}, "DATABASES")["DATABASES"]
+    assert "prepare_threshold" not in off
+
+
 def test_postgres_connections_run_without_jit_unless_the_url_asks_for_it(tmp_path):
     env = clean_environment(JOBQ_LOCAL="1", JOBQ_VAR_DIR=str(tmp_path))
     url = "postgres://jobq@db.example:5432/jobq"
