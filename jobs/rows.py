@@ -2,11 +2,13 @@
 templates stay lean (100 rows cost 16-20 ms of template rendering even so)."""
 
 from collections.abc import Mapping
+from datetime import tzinfo
 
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.timezone import get_current_timezone
 
-from .formatting import TIME_FORMAT, format_duration, invalid_time, number, relative
+from .formatting import format_duration, invalid_time, number, relative
 from .health import FIGURES, Hint, Run, Usual, hints_of
 from .links import FilterLinks, job_cancel_url, job_detail_url
 from .models import State
@@ -22,23 +24,22 @@ NOTHING = SafeString("")
 # variable lookups were the larger part of drawing a page.
 
 
-def time_html(ms: int, now: int) -> SafeString:
+def time_html(ms: int, now: int, zone: tzinfo) -> SafeString:
     """A time as its cell shows it: local, with how long ago as its title."""
-    moment = local_datetime(ms)  # once for both texts: 150 cells a page
+    moment = local_datetime(ms, zone)  # once for both texts: 100 cells a page
     if moment is None:
         return format_html('<time datetime="" title="{}">{}</time>', relative(ms, now), invalid_time(ms))
-    return format_html(
-        '<time datetime="{}" title="{}">{}</time>',
-        moment.isoformat(timespec="milliseconds"),
-        relative(ms, now),
-        moment.strftime(TIME_FORMAT),
-    )
+    iso = moment.isoformat(timespec="milliseconds")
+    # Digits and signs, and relative()'s few words: nothing to escape, and
+    # format_html's escaping was half of a cell's cost. The shown time is
+    # TIME_FORMAT read off the ISO text (years 1969-9999 have four digits).
+    return SafeString(f'<time datetime="{iso}" title="{relative(ms, now)}">{iso[:10]} {iso[11:19]}</time>')
 
 
-def started_html(row: dict, now: int) -> SafeString:
+def started_html(row: dict, now: int, zone: tzinfo) -> SafeString:
     """When the job started; "queued" (since when, as its title) before that."""
     if row["running_time"] is not None:
-        return time_html(row["running_time"], now)
+        return time_html(row["running_time"], now, zone)
     if row["pending_time"] is not None:
         return format_html(
             '<span class="muted" title="queued {}">queued</span>', relative(row["pending_time"], now)
@@ -46,10 +47,10 @@ def started_html(row: dict, now: int) -> SafeString:
     return NOTHING
 
 
-def finished_html(row: dict, now: int) -> SafeString:
+def finished_html(row: dict, now: int, zone: tzinfo) -> SafeString:
     """When the job finished, or was deleted."""
     ended = row["finished_time"] or row["deleted_time"]
-    return NOTHING if ended is None else time_html(ended, now)
+    return NOTHING if ended is None else time_html(ended, now, zone)
 
 
 def run_time(row: dict, now: int) -> str:
@@ -103,6 +104,7 @@ def row_of(
     # A running job whose cancellation was asked for runs until its runner
     # stops it; a pending one is finished at once, so never shows this.
     cancel_requested = state == State.RUNNING and bool(row.get("cancel_requested"))
+    zone = get_current_timezone()
     return {
         "id": row["id"],
         "key": row["key"],
@@ -124,7 +126,7 @@ def row_of(
         "errors": number(row["errors"]),
         "error_count": row["errors"] or 0,
         "duration": run_time(row, now),
-        "started": started_html(row, now),
-        "finished": finished_html(row, now),
+        "started": started_html(row, now, zone),
+        "finished": finished_html(row, now, zone),
         "tags": [(tag, links.adding("has_tag", tag)) for tag in row["tags"]],
     }

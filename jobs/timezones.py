@@ -48,10 +48,11 @@ def local_datetime(ms: int, zone: datetime.tzinfo | None = None) -> datetime.dat
     ms = int(ms)
     if not in_time_range(ms):
         return None
-    moment = datetime.datetime.fromtimestamp(ms // 1000, tz=UTC) + datetime.timedelta(milliseconds=ms % 1000)
     try:
-        return moment.astimezone(zone)
-    except OverflowError:
+        # Whole seconds in the zone, then the milliseconds: one conversion,
+        # exact (a float of seconds could round), and the zone's fold kept.
+        return datetime.datetime.fromtimestamp(ms // 1000, tz=zone).replace(microsecond=ms % 1000 * 1000)
+    except (OverflowError, ValueError):
         return None
 
 
