@@ -85,10 +85,12 @@ def fixed_cursor(connection: BaseDatabaseWrapper) -> Iterator[CursorWrapper]:
     (lookups by unique keys and counters); a filtered list is planned
     afresh each time, as a tag's plan depends on how common the tag is.
 
-    The statement still runs through Django's cursor wrapper, so errors,
-    query logs and execute wrappers are the same as for any other query."""
+    The statement still runs through Django's cursor wrapper, so errors and
+    execute wrappers are the same as for any other query. While Django logs
+    queries (DEBUG, or a test counting them) it binds on the client as usual,
+    so that the log shows the statement with its values."""
     with connection.cursor() as cursor:
-        if connection.vendor != "postgresql":
+        if connection.vendor != "postgresql" or connection.queries_logged:
             yield cursor
             return
         client_cursor = cursor.cursor

@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 import orjson
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from jobs.models import STATES, Job
 from jobs.outcomes import badge_of
@@ -332,3 +333,13 @@ def test_only_the_fixed_sql_is_prepared(api, tagged):
     assert not any('"jobs_job"' in statement for statement in prepared)
     assert count(api, "?has_tag=tagA") == 1
     assert prepared_statements() == prepared
+
+
+def test_the_query_log_shows_the_fixed_sql_with_its_values(api, tagged):
+    with CaptureQueriesContext(connection) as captured:
+        assert count(api, "?has_tag=tagA") == 1
+    logged = [query["sql"] for query in captured.captured_queries]
+    (counters,) = [sql for sql in logged if "jobs_tagcount" in sql]
+    assert "c.tag = 'tagA'" in counters
+    assert any('FROM "jobs_apikey" k' in sql for sql in logged), logged
+    assert not any(sql.startswith("QUERY =") for sql in logged), logged
