@@ -8,7 +8,7 @@ column names, and the values come back through the same converters the ORM
 applies (SQLite returns date-times as text, JSON as text, ...).
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -60,13 +60,30 @@ class Columns[M: models.Model]:
             found = []
             for position, field in enumerate(self.fields):
                 expression = field.get_col(self.alias)
-                converters = connection.ops.get_db_converters(expression) + expression.get_db_converters(
-                    connection
-                )
+                converters = db_converters(expression, connection)
                 if converters:
                     found.append((position, converters, expression))
             self._converters[connection.alias] = found
         return found
+
+
+def db_converters(expression: Any, connection: BaseDatabaseWrapper) -> list[Any]:
+    """What the ORM applies to a column's value as the database returns it."""
+    return connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
+
+
+def column_reader(field: models.Field, connection: BaseDatabaseWrapper) -> Callable[[Any], Any]:
+    """A function from one column's value, as fixed SQL reads it, to the
+    value the ORM would give for `field`."""
+    expression = field.get_col(field.model._meta.db_table)
+    converters = db_converters(expression, connection)
+
+    def read(value: Any) -> Any:
+        for converter in converters:
+            value = converter(value, expression, connection)
+        return value
+
+    return read
 
 
 class PreparingCursor(psycopg.Cursor):

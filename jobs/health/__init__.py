@@ -32,10 +32,11 @@ from functools import cached_property
 from typing import Any
 
 import orjson
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import TextField
 from django.db.models.functions import Cast
 
+from ..fixedsql import column_reader
 from ..jobmeta import now_ms
 from ..models import Job, Project, Spider, SpiderHealth, State
 from ..outcomes import HEALTHY, outcome_of
@@ -111,6 +112,24 @@ class Run:
             row["items"],
             row["pages"],
             row["errors"],
+        )
+
+    @classmethod
+    def of_walked(cls, values: Sequence[Any]) -> "Run":
+        """The run of a walk's row: WALK_COLUMNS, in their order."""
+        _, _, number, _, reason, items, pages, errors, started, finished = values[:10]
+        return cls(number, started, finished, reason, items, pages, errors)
+
+    @classmethod
+    def of_job(cls, job: Job) -> "Run":
+        return cls(
+            job.number,
+            job.running_time,
+            job.finished_time,
+            job.close_reason,
+            job.items,
+            job.pages,
+            job.errors,
         )
 
     def as_list(self) -> list[Any]:
@@ -248,20 +267,37 @@ WALK_COLUMNS = (
 
 
 def _walk(
-    project_id: int, spider_id: int, ts: int, job_id: int, columns: Sequence[str], cap: int
+    project_id: int,
+    spider_id: int,
+    ts: int,
+    job_id: int,
+    columns: Sequence[str],
+    cap: int,
+    *,
+    newer: bool = False,
 ) -> tuple[str, list[Any]]:
     """SQL of the finished jobs of a spider before (ts, id), newest first, at
-    most `cap`: JobQuerySet.before_key down job_spider_ts. Fixed SQL: a page
-    walks up to 50 spiders, and building each walk through the ORM cost more
-    than running them all."""
+    most `cap`: JobQuerySet.before_key down job_spider_ts; with `newer`, those
+    after it, oldest first (after_key). Fixed SQL: a page walks up to 50
+    spiders, and building each walk through the ORM cost more than running
+    them all."""
     quote = connection.ops.quote_name
+    if newer:
+        bound = "(ts > %s OR (ts = %s AND id > %s)) AND ts >= %s ORDER BY ts, id"
+    else:
+        bound = "(ts < %s OR (ts = %s AND id < %s)) AND ts <= %s ORDER BY ts DESC, id DESC"
     sql = (
         f"SELECT {', '.join(quote(name) for name in columns)} FROM {quote(Job._meta.db_table)}"
-        " WHERE project_id = %s AND spider_id = %s AND state = %s"
-        " AND (ts < %s OR (ts = %s AND id < %s)) AND ts <= %s"
-        f" ORDER BY ts DESC, id DESC LIMIT {int(cap)}"
+        f" WHERE project_id = %s AND spider_id = %s AND state = %s AND {bound} LIMIT {int(cap)}"
     )
     return sql, [project_id, spider_id, State.FINISHED.value, ts, ts, job_id, ts]
+
+
+def _walked(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The rows of walks, read where the request reads jobs (a replica, for one)."""
+    with connections[Job.objects.all().db].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def previous_runs(rows: Sequence[Mapping[str, Any]]) -> dict[int, list[Run]]:
@@ -288,18 +324,15 @@ def previous_runs(rows: Sequence[Mapping[str, Any]]) -> dict[int, list[Run]]:
         # A walk from just above the newest row: (ts, id + 1) keeps the row itself.
         parts.append(f"SELECT * FROM ({sql}) AS walk{index}")
         params.extend(part_params)
-    with connection.cursor() as cursor:
-        cursor.execute(" UNION ALL ".join(parts), params)
-        walked = cursor.fetchall()
+    walked = _walked(" UNION ALL ".join(parts), params)
     # Per spider, newest first (a UNION ALL promises no order): each walked
     # run once, and its (-ts, -id) to bisect on. Tuples in WALK_COLUMNS'
     # order, not dicts: a deep page walks about a thousand runs.
     runs: dict[int, list[Run]] = defaultdict(list)
     places: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for job_id, spider_id, number, ts, reason, items, pages, errors, started, ended in sorted(
-        walked, key=lambda found: (-found[3], -found[0])
-    ):
-        runs[spider_id].append(Run(number, started, ended, reason, items, pages, errors))
+    for found in sorted(walked, key=lambda found: (-found[3], -found[0])):
+        job_id, spider_id, _, ts = found[:4]
+        runs[spider_id].append(Run.of_walked(found))
         places[spider_id].append((-ts, -job_id))
     answer: dict[int, list[Run]] = {}
     for row in rows:
@@ -401,25 +434,34 @@ COHORTS = {
 }
 
 
+# The column that sets a job's cohort apart, and its value as compared.
+COHORT_COLUMNS = {"args": "spider_args", "tags": "tags"}
+
+
+def _cohort_value(column: str, value: Any) -> Any:
+    return sorted(value) if column == "tags" else (value or None)
+
+
 def comparison_of(job: Job, cohort: str = "all") -> Comparison:
     """The job against the median of its spider's previous runs (of the
     cohort: all runs, or those with the same spider arguments or tags): one
-    walk of at most WALK_CAP rows."""
-    walked = list(
-        Job.objects.filter(project_id=job.project_id, spider_id=job.spider_id, state=State.FINISHED)
-        .before_key(job.ts, job.id)
-        .newest_first()
-        .values(*WALK_COLUMNS, "spider_args", "tags")[:WALK_CAP]
-    )
-    before = [Run.of_row(row) for row in walked]
-    if cohort == "args":
-        walked = [row for row in walked if (row["spider_args"] or None) == (job.spider_args or None)]
-    elif cohort == "tags":
-        walked = [row for row in walked if sorted(row["tags"]) == sorted(job.tags)]
-    run = Run(
-        job.number, job.running_time, job.finished_time, job.close_reason, job.items, job.pages, job.errors
-    )
-    usual = usual_of([Run.of_row(row) for row in walked])
+    walk of at most WALK_CAP rows, reading the cohort's column only when
+    the cohort needs it."""
+    column = COHORT_COLUMNS.get(cohort)
+    columns = WALK_COLUMNS if column is None else (*WALK_COLUMNS, column)
+    walked = _walked(*_walk(job.project_id, job.spider_id, job.ts, job.id, columns, WALK_CAP))
+    before = [Run.of_walked(row) for row in walked]
+    same = before
+    if column is not None:
+        read = column_reader(Job._meta.get_field(column), connections[Job.objects.all().db])
+        mine = _cohort_value(column, getattr(job, column))
+        same = [
+            run
+            for run, row in zip(before, walked, strict=True)
+            if _cohort_value(column, read(row[-1])) == mine
+        ]
+    run = Run.of_job(job)
+    usual = usual_of(same)
     comparison = Comparison(run, usual, cohort, before)
     for name in FIGURES:
         value, typical = run.figure(name), usual.of(name) if usual else None
@@ -434,18 +476,11 @@ def runs_around(job: Job, before: Sequence[Run], count: int = RUNS_KEPT) -> tupl
     the newest `count` when the job is among them, else the runs just before
     it and the job itself. `before` are the runs before it, newest first
     (Comparison.before). Returns (runs, whether newer runs are left out)."""
-    newer = list(
-        Job.objects.filter(project_id=job.project_id, spider_id=job.spider_id, state=State.FINISHED)
-        .after_key(job.ts, job.id)
-        .order_by("ts", "id")
-        .values(*WALK_COLUMNS)[:count]
-    )
+    walk = _walk(job.project_id, job.spider_id, job.ts, job.id, WALK_COLUMNS, count, newer=True)
+    newer = [Run.of_walked(row) for row in _walked(*walk)]
     shown_newer = newer if len(newer) < count else []
     older = list(before[: count - 1 - len(shown_newer)])
-    this = Run(
-        job.number, job.running_time, job.finished_time, job.close_reason, job.items, job.pages, job.errors
-    )
-    runs = [*reversed(older), this, *(Run.of_row(row) for row in shown_newer)]
+    runs = [*reversed(older), Run.of_job(job), *shown_newer]
     return runs, len(shown_newer) < len(newer)
 
 
