@@ -349,3 +349,48 @@ def test_an_unknown_usual_is_a_form_error_on_the_page(client, owner, job):
         assert response.status_code == 200
         html = response.content.decode()
         assert "usual: Select a valid choice" in html and 'id="usual"' in html
+
+
+def test_the_charts_of_runs_mark_this_run_and_draw_the_usual(client, owner, project):
+    # Five runs of 1,000 items (ten minutes each) and one that failed,
+    # then the job: 500 items in twenty minutes, a run that went as planned.
+    runs = [(number, 1000, "finished") for number in range(1, 6)] + [(6, 2000, "failed")]
+    lines = [
+        job_line(
+            number=number,
+            ts=BASE_TS + number * 3_600_000 + 600_000,
+            running_time=BASE_TS + number * 3_600_000,
+            finished_time=BASE_TS + number * 3_600_000 + 600_000,
+            close_reason=reason,
+            items=items,
+        )
+        for number, items, reason in runs
+    ]
+    lines.append(
+        job_line(
+            number=7,
+            ts=BASE_TS + 7 * 3_600_000 + 1_200_000,
+            running_time=BASE_TS + 7 * 3_600_000,
+            finished_time=BASE_TS + 7 * 3_600_000 + 1_200_000,
+            close_reason="finished",
+            items=500,
+        )
+    )
+    add_jobs(*lines)
+    client.force_login(owner)
+    html = client.get(URL.format(7)).content.decode()
+    items_chart = html[html.index('aria-label="items per run">') : html.index("</svg>")]
+    # Seven runs: bars a seventh of the width apart, the tallest (2,000 items) 38 high.
+    assert (
+        '<rect class="bar-failed" x="72.857" y="2.0" width="11.429" height="38.0">'
+        "<title>run 6: 2,000 items, failed</title></rect>"
+    ) in items_chart
+    assert (
+        '<rect class="bar-finished this-run" x="87.143" y="30.5" width="11.429" height="9.5">'
+        "<title>run 7: 500 items, finished (this run)</title></rect>"
+    ) in items_chart
+    assert items_chart.count("<rect ") == 7 and items_chart.count("this-run") == 1
+    # The usual (the median of the five clean runs, 1,000 items) as a line at 40 - 19.
+    assert '<line class="usual-line" x1="0" x2="100" y1="21.0" y2="21.0"/>' in items_chart
+    duration_chart = html[html.index('aria-label="duration per run">') :]
+    assert "<title>run 7: 20 min, finished (this run)</title>" in duration_chart
