@@ -219,13 +219,22 @@ class JobQuerySet(models.QuerySet["Job", "Job"]):
         """The live (not deleted) jobs of the job's spider, for the index job_spider_ts."""
         return self.filter(project_id=job.project_id, spider_id=job.spider_id).exclude(state=State.DELETED)
 
-    def previous_run(self, job: "Job") -> "Job | None":
-        """The spider's run just before `job` in (ts, id) order, or None: one index step."""
-        return self.runs_of_spider(job).before_key(job.ts, job.id).newest_first().only("key").first()
-
-    def next_run(self, job: "Job") -> "Job | None":
-        """The spider's run just after `job` in (ts, id) order, or None: one index step."""
-        return self.runs_of_spider(job).after_key(job.ts, job.id).order_by("ts", "id").only("key").first()
+    def neighbour_keys(self, job: "Job") -> tuple[str | None, str | None]:
+        """The keys of the spider's live runs just before and just after `job`
+        in (ts, id) order, None where there is none: a step each way along
+        job_spider_ts, in one fixed statement. Through the ORM, building the
+        two queries took four times as long as running them."""
+        connection = connections[self.db]
+        quote = connection.ops.quote_name
+        table, key = quote(Job._meta.db_table), quote("key")
+        live_runs = f"SELECT {key} FROM {table} WHERE project_id = %s AND spider_id = %s AND state <> %s AND "
+        before = "(ts < %s OR (ts = %s AND id < %s)) AND ts <= %s ORDER BY ts DESC, id DESC LIMIT 1"
+        after = "(ts > %s OR (ts = %s AND id > %s)) AND ts >= %s ORDER BY ts, id LIMIT 1"
+        params = [job.project_id, job.spider_id, State.DELETED.value, job.ts, job.ts, job.id, job.ts]
+        with fixed_cursor(connection) as cursor:
+            cursor.execute(f"SELECT ({live_runs}{before}), ({live_runs}{after})", params * 2)
+            previous, following = cursor.fetchone()
+        return previous, following
 
 
 class Job(models.Model):

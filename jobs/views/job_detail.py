@@ -147,8 +147,7 @@ def job_detail(request, project_id, spider_number, job_number):
             "jobs/job_detail.html#usual",
             {"job": job, **usual_context(job, request.GET)},
         )
-    previous_run = Job.objects.previous_run(job)
-    next_run = Job.objects.next_run(job)
+    previous_key, next_key = Job.objects.neighbour_keys(job)
     badge = badge_of(job.state, job.close_reason)
     jobs_path = reverse("job-metadata", kwargs=job_url_kwargs(job.key))
     jobq_path = reverse("jobq-jobsummary", kwargs={"project_id": project.pk}) + f"?key={job.key}"
@@ -162,16 +161,16 @@ def job_detail(request, project_id, spider_number, job_number):
         "close_reason_text": close_reason_text(metadata.get("close_reason"), job.state),
         "stats_groups": stats_groups(metadata.get("scrapystats")),
         "spider_args": sorted((metadata.get("spider_args") or {}).items()),
-        "previous_run": previous_run,
-        "next_run": next_run,
-        "previous_url": previous_run and job_detail_url(previous_run.key),
-        "compare_previous_url": previous_run
-        and reverse("compare", kwargs={"project_id": project.pk}) + f"?key={previous_run.key}&key={job.key}",
+        "previous_key": previous_key,
+        "next_key": next_key,
+        "previous_url": previous_key and job_detail_url(previous_key),
+        "compare_previous_url": previous_key
+        and reverse("compare", kwargs={"project_id": project.pk}) + f"?key={previous_key}&key={job.key}",
         "badge": badge,
         "badge_label": badge_label(badge),
         "outcome_text": outcome_of(job.close_reason).description if job.state == State.FINISHED else "",
         **usual_context(job, request.GET),
-        "next_url": next_run and job_detail_url(next_run.key),
+        "next_url": next_key and job_detail_url(next_key),
         "jobs_url": request.build_absolute_uri(jobs_path),
         "jobq_url": request.build_absolute_uri(jobq_path),
         "api_root": request.build_absolute_uri("/"),

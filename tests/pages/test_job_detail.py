@@ -145,9 +145,9 @@ def test_query_count(client, owner, job, django_assert_num_queries):
     client.force_login(owner)
     # session, user, project access, job with its spider, its spider's
     # previous finished runs (the usual and the chart's older runs: one walk of
-    # job_spider_ts), the newer runs for the chart, previous run, next run,
-    # tag suggestions
-    with django_assert_num_queries(9):
+    # job_spider_ts), the newer runs for the chart, the previous and the next
+    # run (one statement), tag suggestions
+    with django_assert_num_queries(8):
         assert client.get(URL.format(7)).status_code == 200
 
 
