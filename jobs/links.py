@@ -1,10 +1,11 @@
 """URLs of the dashboard's pages, built in one place: the job list with a
 filter, a job's page, and the list narrowed by one more value."""
 
+import functools
 from collections.abc import Iterable
 
 from django.http import QueryDict
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 
 from .filters import FILTER_PARAMS
 from .keys import parse_job_key
@@ -42,8 +43,26 @@ def job_url_kwargs(key: str) -> dict[str, int]:
     }
 
 
+# Numbers that never occur in a URL prefix by chance, standing in for a job's
+# three numbers in the job page's URL as reversed once per script prefix.
+_SAMPLE_NUMBERS = {"project_id": 918273645, "spider_number": 827364591, "job_number": 736459182}
+
+
+@functools.cache
+def _job_detail_format(script_prefix: str) -> str:
+    """The job page's URL with `{project_id}`, `{spider_number}` and
+    `{job_number}` in place of the numbers: reverse() took 16 µs per job,
+    a list page links 50 of them."""
+    url = reverse("job-detail", kwargs=_SAMPLE_NUMBERS)
+    for name, number in _SAMPLE_NUMBERS.items():
+        assert url.count(str(number)) == 1, url
+        url = url.replace(str(number), f"{{{name}}}")
+    return url
+
+
 def job_detail_url(key: str) -> str:
-    return reverse("job-detail", kwargs=job_url_kwargs(key))
+    # Digits only go in, as the `id` converter writes them: nothing to quote.
+    return _job_detail_format(get_script_prefix()).format_map(job_url_kwargs(key))
 
 
 def job_cancel_url(key: str, *, back: QueryDict | None = None) -> str:

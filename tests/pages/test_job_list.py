@@ -8,6 +8,7 @@ import re
 import orjson
 import pytest
 from django.http import QueryDict
+from django.test.utils import override_script_prefix
 
 from jobs import listing
 from jobs.filters import FILTER_PARAMS, JobFilter
@@ -868,3 +869,18 @@ def test_a_time_stored_in_microseconds_reads_as_an_invalid_time(as_member):
     html = as_member.get(LIST).content.decode()
     assert "invalid time 1700000000000000" in html
     assert "53/1/1" in html
+
+
+def test_rows_link_to_their_jobs_under_any_script_prefix(as_member, project):
+    add_jobs(
+        job_line(number=7, ts=BASE_TS + 1000),
+        job_line(spider="other", spider_number=12, number=345, ts=BASE_TS + 2000),
+    )
+    html = as_member.get(f"{LIST}?{ALL}").content.decode()
+    assert '<a href="/p/53/job/1/7/" hx-boost="false">53/1/7</a>' in html
+    assert '<a href="/p/53/job/12/345/" hx-boost="false">53/12/345</a>' in html
+    # Served under a path (a WSGI server's SCRIPT_NAME), every link carries it.
+    with override_script_prefix("/jobq/"):
+        html = as_member.get(f"{LIST}?{ALL}").content.decode()
+    assert '<a href="/jobq/p/53/job/1/7/" hx-boost="false">53/1/7</a>' in html
+    assert '<a href="/jobq/p/53/job/12/345/" hx-boost="false">53/12/345</a>' in html
