@@ -44,37 +44,30 @@ def job_url_kwargs(key: str) -> dict[str, int]:
 
 
 # Numbers that never occur in a URL prefix by chance, standing in for a job's
-# three numbers in the job page's URL as reversed once per script prefix.
+# three numbers in its pages' URLs as reversed once per script prefix.
 _SAMPLE_NUMBERS = {"project_id": 918273645, "spider_number": 827364591, "job_number": 736459182}
 
 
 @functools.cache
-def _job_detail_format(script_prefix: str) -> str:
-    """The job page's URL with `{project_id}`, `{spider_number}` and
-    `{job_number}` in place of the numbers: reverse() took 16 µs per job,
-    a list page links 50 of them."""
-    url = reverse("job-detail", kwargs=_SAMPLE_NUMBERS)
-    for name, number in _SAMPLE_NUMBERS.items():
+def _job_url_format(name: str, script_prefix: str) -> str:
+    """The URL of a job's page `name` with `{project_id}`, `{spider_number}`
+    and `{job_number}` in place of the numbers: reverse() took 16 µs per
+    job, and a list page links 50 jobs, live ones twice."""
+    url = reverse(name, kwargs=_SAMPLE_NUMBERS)
+    for field, number in _SAMPLE_NUMBERS.items():
         assert url.count(str(number)) == 1, url
-        url = url.replace(str(number), f"{{{name}}}")
+        url = url.replace(str(number), f"{{{field}}}")
     return url
 
 
-def job_detail_url(key: str) -> str:
+def job_page_url(name: str, key: str) -> str:
+    """The URL of a job's page `name` ("job-detail", "job-cancel") for its key."""
     # Digits only go in, as the `id` converter writes them: nothing to quote.
-    return _job_detail_format(get_script_prefix()).format_map(job_url_kwargs(key))
+    return _job_url_format(name, get_script_prefix()).format_map(job_url_kwargs(key))
 
 
-def job_cancel_url(key: str, *, back: QueryDict | None = None) -> str:
-    """The confirmation page that cancels a job; with `back` (the list's
-    filters, maybe none) it returns to that list afterwards, else to the
-    job's page."""
-    path = reverse("job-cancel", kwargs=job_url_kwargs(key))
-    if back is None:
-        return path
-    query = QueryDict(mutable=True)
-    query["back"] = back.urlencode()
-    return with_query(path, query)
+def job_detail_url(key: str) -> str:
+    return job_page_url("job-detail", key)
 
 
 class FilterLinks:
@@ -85,6 +78,15 @@ class FilterLinks:
         self.path = job_list_path(project)
         self.filters = filters
         self.urls: dict[tuple[str, str], str] = {}
+        self.back: str | None = None
+
+    def cancel(self, key: str) -> str:
+        """The confirmation page that cancels a job, back to this list afterwards."""
+        if self.back is None:
+            query = QueryDict(mutable=True)
+            query["back"] = self.filters.urlencode()
+            self.back = query.urlencode()
+        return f"{job_page_url('job-cancel', key)}?{self.back}"
 
     def adding(self, name: str, value: str) -> str:
         url = self.urls.get((name, value))

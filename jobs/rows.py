@@ -11,7 +11,7 @@ from django.utils.timezone import get_current_timezone
 
 from .formatting import format_duration, invalid_time, number, relative
 from .health import FIGURES, Hint, Run, Usual, hints_of
-from .links import FilterLinks, job_cancel_url, job_detail_url
+from .links import FilterLinks, job_detail_url
 from .models import State
 from .outcomes import badge_label, badge_of
 from .timezones import local_datetime
@@ -116,9 +116,7 @@ def row_of(
         "hints": hints_by_figure(compared),
         "live": state in LIVE_STATES,
         "cancel_requested": cancel_requested,
-        "cancel_url": job_cancel_url(row["key"], back=links.filters)
-        if state in LIVE_STATES and not cancel_requested
-        else "",
+        "cancel_url": links.cancel(row["key"]) if state in LIVE_STATES and not cancel_requested else "",
         "close_reason": row["close_reason"] or "",
         "items": number(row["items"]),
         "pages": number(row["pages"]),
