@@ -99,8 +99,9 @@ def fixed_cursor(connection: BaseDatabaseWrapper) -> Iterator[CursorWrapper]:
     """A cursor for fixed SQL. On PostgreSQL its statements are prepared once
     per connection: planning the key lookup took twice as long as running
     it. Only fixed SQL is prepared, whose plans are the same for any value
-    (lookups by unique keys and counters); a filtered list is planned
-    afresh each time, as a tag's plan depends on how common the tag is.
+    (lookups by unique keys, counters, a step along an index); a filtered
+    list is planned afresh each time, as a tag's plan depends on how common
+    the tag is.
 
     The statement still runs through Django's cursor wrapper, so errors and
     execute wrappers are the same as for any other query. While Django logs
