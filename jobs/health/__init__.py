@@ -302,24 +302,30 @@ def _walked(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
 
 def previous_runs(rows: Sequence[Mapping[str, Any]]) -> dict[int, list[Run]]:
     """{job id: the finished runs of its spider before it, newest first} for
-    finished rows (dicts with id, project_id, spider_id, ts): one query, per
-    spider at most its rows + USUAL_RUNS + LIST_SLACK rows (WALK_CAP at most),
-    walked from the spider's newest row given."""
+    finished rows (dicts with id, project_id, spider_id, ts): enough of them
+    for the usual that the job's page works out (comparison_of).
+
+    One walk per spider, from its newest row given, of its rows + USUAL_RUNS +
+    LIST_SLACK runs: enough when a spider's rows are close together, as on an
+    unfiltered page. On a filtered page they may lie far apart among their
+    spider's runs (a tag on one run in fifty), and a row that the walk leaves
+    without USUAL_RUNS healthy runs before it, before reaching the spider's
+    first run, gets a walk of its own: of USUAL_RUNS + LIST_SLACK runs, then
+    of WALK_CAP like the job page's. At most three queries."""
+    finished = [row for row in rows if row["state"] == State.FINISHED]
     newest: dict[int, Mapping[str, Any]] = {}
     shown: dict[int, int] = defaultdict(int)
-    for row in rows:
-        if row["state"] != State.FINISHED:
-            continue
+    for row in finished:
         shown[row["spider_id"]] += 1
         top = newest.get(row["spider_id"])
         if top is None or (row["ts"], row["id"]) > (top["ts"], top["id"]):
             newest[row["spider_id"]] = row
     if not newest:
         return {}
-    parts, params = [], []
+    parts, params, caps = [], [], {}
     for index, (spider_id, top) in enumerate(sorted(newest.items())):
         # Enough for the spider's rows on the page and the runs before the oldest.
-        cap = min(WALK_CAP, shown[spider_id] + USUAL_RUNS + LIST_SLACK)
+        cap = caps[spider_id] = min(WALK_CAP, shown[spider_id] + USUAL_RUNS + LIST_SLACK)
         sql, part_params = _walk(top["project_id"], spider_id, top["ts"], top["id"] + 1, WALK_COLUMNS, cap)
         # A walk from just above the newest row: (ts, id + 1) keeps the row itself.
         parts.append(f"SELECT * FROM ({sql}) AS walk{index}")
@@ -335,13 +341,49 @@ def previous_runs(rows: Sequence[Mapping[str, Any]]) -> dict[int, list[Run]]:
         runs[spider_id].append(Run.of_walked(found))
         places[spider_id].append((-ts, -job_id))
     answer: dict[int, list[Run]] = {}
-    for row in rows:
-        if row["state"] != State.FINISHED:
-            continue
+    short = []
+    for row in finished:
+        spider_id = row["spider_id"]
         # The runs older than the row: those after it in newest-first order.
-        start = bisect.bisect_right(places[row["spider_id"]], (-row["ts"], -row["id"]))
-        answer[row["id"]] = runs[row["spider_id"]][start:]
+        start = bisect.bisect_right(places[spider_id], (-row["ts"], -row["id"]))
+        before = runs[spider_id][start:]
+        if len(runs[spider_id]) < caps[spider_id] or _has_usual_runs(before):
+            answer[row["id"]] = before
+        else:
+            short.append(row)
+    for cap in (USUAL_RUNS + LIST_SLACK, WALK_CAP):
+        if not short:
+            break
+        walks = _walks_before(short, cap)
+        still_short = []
+        for row in short:
+            before = walks[row["id"]]
+            if len(before) < cap or cap == WALK_CAP or _has_usual_runs(before):
+                answer[row["id"]] = before
+            else:
+                still_short.append(row)
+        short = still_short
     return answer
+
+
+def _has_usual_runs(runs: Iterable[Run]) -> bool:
+    """Whether `runs` hold USUAL_RUNS healthy ones: all that a usual reads."""
+    return sum(1 for _ in itertools.islice((run for run in runs if run.healthy), USUAL_RUNS)) == USUAL_RUNS
+
+
+def _walks_before(rows: Sequence[Mapping[str, Any]], cap: int) -> dict[int, list[Run]]:
+    """{job id: at most `cap` finished runs of its spider before it, newest
+    first}: a walk for each row, in one query."""
+    parts, params = [], []
+    for index, row in enumerate(rows):
+        sql, part_params = _walk(row["project_id"], row["spider_id"], row["ts"], row["id"], WALK_COLUMNS, cap)
+        parts.append(f"SELECT {index} AS walk, * FROM ({sql}) AS walk{index}")
+        params.extend(part_params)
+    walks: dict[int, list[Run]] = {row["id"]: [] for row in rows}
+    # Each walk's runs newest first: (walk, -ts, -id), ts and id being WALK_COLUMNS' 4th and 1st.
+    for found in sorted(_walked(" UNION ALL ".join(parts), params), key=lambda f: (f[0], -f[4], -f[1])):
+        walks[rows[found[0]]["id"]].append(Run.of_walked(found[1:]))
+    return walks
 
 
 # A run that its spider's kept runs cannot compare (KeptRuns.usual_of_run).

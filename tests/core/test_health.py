@@ -1,11 +1,18 @@
 """Spider health figures kept by lifecycle and the importer (jobs/health/):
 always what a rebuild from the jobs finds."""
 
+import random
+
+import pytest
+from django.http import QueryDict
+
 from jobs import health, lifecycle
+from jobs.jobmeta import now_ms
+from jobs.listing import page_of, parse_list_request
 from jobs.models import Job, SpiderHealth
 from jobs.outcomes import outcome_of
 
-from ..factories import add_jobs, job_line
+from ..factories import BASE_TS, add_jobs, job_line
 from ..health_factories import end_run, history
 
 
@@ -136,3 +143,63 @@ def test_the_usuals_worked_out_from_kept_runs_follow_each_run_that_ends(project)
     end_run(project, reason="failed", items=5)
     end_run(project, items=3000)
     assert newest_usual().of("items") == 3000 and newest_usual().runs == 20
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_list_rows_of_any_filter_get_the_usual_of_their_job_pages(project, seed):
+    """On random histories (failures in streaks, tags from common to rare),
+    every finished row of filtered and deep pages is compared with the same
+    usual as its job's page: however far apart a spider's rows lie, and
+    however many runs before them went wrong."""
+    rng = random.Random(seed)
+    lines = []
+    for spider_number, spider in enumerate(("alpha", "beta", "gamma"), start=1):
+        failing = 0
+        for number in range(1, 151):
+            if failing == 0 and rng.random() < 0.05:
+                failing = rng.randint(5, 40)  # a streak of failures, longer than LIST_SLACK at times
+            failing = max(failing - 1, 0)
+            started = BASE_TS + (number * 3 + spider_number) * 600_000
+            lines.append(
+                job_line(
+                    spider=spider,
+                    spider_number=spider_number,
+                    number=number,
+                    ts=started + 300_000,
+                    running_time=started,
+                    finished_time=started + 300_000,
+                    close_reason="failed" if failing else "finished",
+                    items=rng.randint(0, 2000),
+                    pages=rng.randint(0, 2000),
+                    errors=rng.randint(0, 30),
+                    tags=[
+                        tag
+                        for tag, share in (("common", 0.5), ("some", 0.1), ("rare", 0.02))
+                        if rng.random() < share
+                    ],
+                )
+            )
+    add_jobs(*lines)
+    for params in (
+        "state=finished",
+        "has_tag=common",
+        "has_tag=some",
+        "has_tag=rare",
+        "lacks_tag=common",
+        "outcome=failed",
+    ):
+        listing_request = parse_list_request(project, QueryDict(params), now=now_ms())
+        page = page_of(listing_request.jobfilter.qs, listing_request.cursor)
+        pages = [page.rows]
+        while page.older and len(pages) < 6:  # deep pages too, by their keyset cursor
+            deeper = QueryDict(f"{params}&before={page.rows[-1]['key']}")
+            listing_request = parse_list_request(project, deeper, now=now_ms())
+            page = page_of(listing_request.jobfilter.qs, listing_request.cursor)
+            pages.append(page.rows)
+        for rows in pages:
+            usual = health.usual_for_rows(rows)
+            for row in rows:
+                assert usual[row["id"]][1] == health.comparison_of(Job.objects.get(pk=row["id"])).usual, (
+                    params,
+                    row["key"],
+                )

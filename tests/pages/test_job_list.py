@@ -793,6 +793,50 @@ def test_pages_errors_and_duration_far_from_usual_are_hinted(as_member):
     assert 'class="usual' not in older[: older.index("</tr>")]
 
 
+def test_rows_far_apart_in_their_spiders_runs_get_the_usual_of_their_job_pages(
+    as_member, django_assert_num_queries
+):
+    from ..health_factories import MINUTE
+
+    # 200 hourly runs of 1,000 items; a tag on runs 150 and 100 only, and run
+    # 100 scraped 300 items. Neither is among the spider's kept runs, and one
+    # walk of the spider's runs from run 150 does not reach run 100's.
+    lines = []
+    for number in range(1, 201):
+        started = BASE_TS + number * 3_600_000
+        lines.append(
+            job_line(
+                number=number,
+                ts=started + 10 * MINUTE,
+                running_time=started,
+                finished_time=started + 10 * MINUTE,
+                close_reason="finished",
+                items=300 if number == 100 else 1000,
+                pages=2000,
+                errors=0,
+                tags=["rare"] if number in (100, 150) else [],
+            )
+        )
+    add_jobs(*lines)
+    hint = (
+        '<span class="usual worse" title="items: 300, usually 1,000 (median of 20 runs)">'
+        '<span class="visually-hidden">items </span>−70%</span>'
+    )
+    html = as_member.get(f"{LIST}?has_tag=rare&state=finished").content.decode()
+    row = html[html.index('href="/p/53/job/1/100/"') :]
+    assert hint in row[: row.index("</tr>")]
+    row = html[html.index('href="/p/53/job/1/150/"') :]
+    assert 'class="usual' not in row[: row.index("</tr>")]
+    # session, user, project, tag suggestions, counts, rows, kept runs, the
+    # spider's walk, run 100's own walk, the chart's figures, the project picker
+    with django_assert_num_queries(11):
+        assert hint in as_member.get(f"{LIST}?has_tag=rare&state=finished").content.decode()
+    # The job's page says the same.
+    page = as_member.get("/p/53/job/1/100/").content.decode()
+    assert "median of the 20 runs before this one (all runs)" in page
+    assert '<td class="num">300</td><td class="num">1,000</td><td class="num">−70%' in page
+
+
 # --- bad input: a form error on the page, a 400 for partials and exports --------
 
 # Each is wrong for at least one parameter: a float, a negative number, 64-bit
