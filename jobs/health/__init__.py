@@ -302,68 +302,60 @@ def _walked(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
 
 def previous_runs(rows: Sequence[Mapping[str, Any]]) -> dict[int, list[Run]]:
     """{job id: the finished runs of its spider before it, newest first} for
-    finished rows (dicts with id, project_id, spider_id, ts): enough of them
-    for the usual that the job's page works out (comparison_of).
+    finished rows (dicts with id, project_id, spider_id, number, ts): enough
+    of them for the usual that the job's page works out (comparison_of).
 
-    One walk per spider, from its newest row given, of its rows + USUAL_RUNS +
-    LIST_SLACK runs: enough when a spider's rows are close together, as on an
-    unfiltered page. On a filtered page they may lie far apart among their
-    spider's runs (a tag on one run in fifty), and a row that the walk leaves
-    without USUAL_RUNS healthy runs before it, before reaching the spider's
-    first run, gets a walk of its own: of USUAL_RUNS + LIST_SLACK runs, then
-    of WALK_CAP like the job page's. At most three queries."""
-    finished = [row for row in rows if row["state"] == State.FINISHED]
-    newest: dict[int, Mapping[str, Any]] = {}
-    shown: dict[int, int] = defaultdict(int)
+    A spider's rows whose numbers lie within NEIGHBOURS of each other, as on
+    an unfiltered page, share one walk from the newest of them down to
+    USUAL_RUNS + LIST_SLACK runs past the oldest; a row far from the others,
+    as on a filtered page (a tag on one run in fifty), gets a walk of its
+    own. Numbers only guide that choice: a row whose walk ends without
+    USUAL_RUNS healthy runs before it, short of the spider's first run, is
+    walked again for WALK_CAP runs, as the job page does. Two queries at most."""
+    finished = sorted(
+        (row for row in rows if row["state"] == State.FINISHED),
+        key=lambda row: (row["ts"], row["id"]),
+        reverse=True,
+    )
+    chains: list[list[Mapping[str, Any]]] = []
+    last_chain: dict[int, list[Mapping[str, Any]]] = {}
     for row in finished:
-        shown[row["spider_id"]] += 1
-        top = newest.get(row["spider_id"])
-        if top is None or (row["ts"], row["id"]) > (top["ts"], top["id"]):
-            newest[row["spider_id"]] = row
-    if not newest:
-        return {}
-    parts, params, caps = [], [], {}
-    for index, (spider_id, top) in enumerate(sorted(newest.items())):
-        # Enough for the spider's rows on the page and the runs before the oldest.
-        cap = caps[spider_id] = min(WALK_CAP, shown[spider_id] + USUAL_RUNS + LIST_SLACK)
-        sql, part_params = _walk(top["project_id"], spider_id, top["ts"], top["id"] + 1, WALK_COLUMNS, cap)
-        # A walk from just above the newest row: (ts, id + 1) keeps the row itself.
-        parts.append(f"SELECT * FROM ({sql}) AS walk{index}")
-        params.extend(part_params)
-    walked = _walked(" UNION ALL ".join(parts), params)
-    # Per spider, newest first (a UNION ALL promises no order): each walked
-    # run once, and its (-ts, -id) to bisect on. Tuples in WALK_COLUMNS'
-    # order, not dicts: a deep page walks about a thousand runs.
-    runs: dict[int, list[Run]] = defaultdict(list)
-    places: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for found in sorted(walked, key=lambda found: (-found[3], -found[0])):
-        job_id, spider_id, _, ts = found[:4]
-        runs[spider_id].append(Run.of_walked(found))
-        places[spider_id].append((-ts, -job_id))
-    answer: dict[int, list[Run]] = {}
-    short = []
-    for row in finished:
-        spider_id = row["spider_id"]
-        # The runs older than the row: those after it in newest-first order.
-        start = bisect.bisect_right(places[spider_id], (-row["ts"], -row["id"]))
-        before = runs[spider_id][start:]
-        if len(runs[spider_id]) < caps[spider_id] or _has_usual_runs(before):
-            answer[row["id"]] = before
+        chain = last_chain.get(row["spider_id"])
+        if chain is not None and abs(chain[-1]["number"] - row["number"]) <= NEIGHBOURS:
+            chain.append(row)
         else:
-            short.append(row)
-    for cap in (USUAL_RUNS + LIST_SLACK, WALK_CAP):
-        if not short:
-            break
-        walks = _walks_before(short, cap)
-        still_short = []
-        for row in short:
-            before = walks[row["id"]]
-            if len(before) < cap or cap == WALK_CAP or _has_usual_runs(before):
-                answer[row["id"]] = before
-            else:
-                still_short.append(row)
-        short = still_short
+            chain = last_chain[row["spider_id"]] = [row]
+            chains.append(chain)
+    answer: dict[int, list[Run]] = {}
+    # (rows, how many runs to walk from the first of them, that one included)
+    walks = [(chain, _chain_cap(chain)) for chain in chains]
+    while walks:
+        short = []
+        for (chain, cap), walked in zip(
+            walks, _walks_from([(chain[0], cap) for chain, cap in walks]), strict=True
+        ):
+            places = [(-ts, -job_id) for job_id, _, _, ts, *_ in walked]
+            runs = [Run.of_walked(found) for found in walked]
+            for row in chain:
+                # The runs older than the row: those after it in newest-first order.
+                before = runs[bisect.bisect_right(places, (-row["ts"], -row["id"])) :]
+                if len(walked) < cap or cap > WALK_CAP or _has_usual_runs(before):
+                    answer[row["id"]] = before
+                else:
+                    short.append(row)
+        walks = [([row], WALK_CAP + 1) for row in short]
     return answer
+
+
+# Rows of a spider whose numbers are at most this far apart share a walk.
+NEIGHBOURS = USUAL_RUNS + LIST_SLACK
+
+
+def _chain_cap(chain: Sequence[Mapping[str, Any]]) -> int:
+    """Runs to walk for a chain of rows, newest first: the runs its numbers
+    span, and enough past the oldest for its usual."""
+    span = max(len(chain), abs(chain[0]["number"] - chain[-1]["number"]) + 1)
+    return min(WALK_CAP + 1, span + USUAL_RUNS + LIST_SLACK)
 
 
 def _has_usual_runs(runs: Iterable[Run]) -> bool:
@@ -371,18 +363,24 @@ def _has_usual_runs(runs: Iterable[Run]) -> bool:
     return sum(1 for _ in itertools.islice((run for run in runs if run.healthy), USUAL_RUNS)) == USUAL_RUNS
 
 
-def _walks_before(rows: Sequence[Mapping[str, Any]], cap: int) -> dict[int, list[Run]]:
-    """{job id: at most `cap` finished runs of its spider before it, newest
-    first}: a walk for each row, in one query."""
+def _walks_from(starts: Sequence[tuple[Mapping[str, Any], int]]) -> list[list[tuple[Any, ...]]]:
+    """For each (row, cap): at most `cap` finished runs of the row's spider
+    from the row down, the row included, newest first, as WALK_COLUMNS
+    tuples. One query; fixed SQL (building up to 50 walks through the ORM
+    cost more than running them)."""
     parts, params = [], []
-    for index, row in enumerate(rows):
-        sql, part_params = _walk(row["project_id"], row["spider_id"], row["ts"], row["id"], WALK_COLUMNS, cap)
+    for index, (row, cap) in enumerate(starts):
+        # From just above the row: (ts, id + 1) keeps the row itself.
+        sql, part_params = _walk(
+            row["project_id"], row["spider_id"], row["ts"], row["id"] + 1, WALK_COLUMNS, cap
+        )
         parts.append(f"SELECT {index} AS walk, * FROM ({sql}) AS walk{index}")
         params.extend(part_params)
-    walks: dict[int, list[Run]] = {row["id"]: [] for row in rows}
-    # Each walk's runs newest first: (walk, -ts, -id), ts and id being WALK_COLUMNS' 4th and 1st.
+    walks: list[list[tuple[Any, ...]]] = [[] for _ in starts]
+    # Each walk newest first (a UNION ALL promises no order): by (walk, -ts, -id),
+    # ts and id being WALK_COLUMNS' fourth and first after the walk's number.
     for found in sorted(_walked(" UNION ALL ".join(parts), params), key=lambda f: (f[0], -f[4], -f[1])):
-        walks[rows[found[0]]["id"]].append(Run.of_walked(found[1:]))
+        walks[found[0]].append(found[1:])
     return walks
 
 

@@ -828,8 +828,9 @@ def test_rows_far_apart_in_their_spiders_runs_get_the_usual_of_their_job_pages(
     row = html[html.index('href="/p/53/job/1/150/"') :]
     assert 'class="usual' not in row[: row.index("</tr>")]
     # session, user, project, tag suggestions, counts, rows, kept runs, the
-    # spider's walk, run 100's own walk, the chart's figures, the project picker
-    with django_assert_num_queries(11):
+    # walks (runs 100 and 150 fifty numbers apart: one each, in one query),
+    # the chart's figures, the project picker
+    with django_assert_num_queries(10):
         assert hint in as_member.get(f"{LIST}?has_tag=rare&state=finished").content.decode()
     # The job's page says the same.
     page = as_member.get("/p/53/job/1/100/").content.decode()
