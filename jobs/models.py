@@ -230,7 +230,15 @@ class JobQuerySet(models.QuerySet["Job", "Job"]):
         live_runs = f"SELECT {key} FROM {table} WHERE project_id = %s AND spider_id = %s AND state <> %s AND "
         before = "(ts < %s OR (ts = %s AND id < %s)) AND ts <= %s ORDER BY ts DESC, id DESC LIMIT 1"
         after = "(ts > %s OR (ts = %s AND id > %s)) AND ts >= %s ORDER BY ts, id LIMIT 1"
-        params = [job.project_id, job.spider_id, State.DELETED.value, job.ts, job.ts, job.id, job.ts]
+        params: list[int | str] = [
+            job.project_id,
+            job.spider_id,
+            State.DELETED.value,
+            job.ts,
+            job.ts,
+            job.id,
+            job.ts,
+        ]
         with fixed_cursor(connection) as cursor:
             cursor.execute(f"SELECT ({live_runs}{before}), ({live_runs}{after})", params * 2)
             previous, following = cursor.fetchone()

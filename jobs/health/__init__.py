@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 from django.db import connection, connections
-from django.db.models import TextField
+from django.db.models import Field, TextField
 from django.db.models.functions import Cast
 
 from ..fixedsql import column_reader
@@ -493,7 +493,9 @@ def comparison_of(job: Job, cohort: str = "all") -> Comparison:
     before = [Run.of_walked(row) for row in walked]
     same = before
     if column is not None:
-        read = column_reader(Job._meta.get_field(column), connections[Job.objects.all().db])
+        field = Job._meta.get_field(column)
+        assert isinstance(field, Field)  # a column of the job's own, not a relation
+        read = column_reader(field, connections[Job.objects.all().db])
         mine = _cohort_value(column, getattr(job, column))
         same = [
             run
