@@ -1,4 +1,6 @@
+import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 import requests
@@ -77,6 +79,42 @@ def api(client, apikey):
 @pytest.fixture
 def live(live_server, transactional_db):
     return live_server
+
+
+@contextmanager
+def requests_take_turns(live):
+    """The live server, its requests one at a time where they would share a
+    database connection.
+
+    On SQLite the live server's threads share the test's in-memory database
+    connection, and Django's documentation warns that simultaneous queries
+    through it fail at random: a browser's overlapping requests (Enter in a
+    filter field sends a change and a submit) now and then got a 503. There,
+    requests take turns. PostgreSQL gives each thread its own connection:
+    requests really overlap.
+    """
+    from django.db import connection
+
+    httpd = live.thread.httpd
+    app = httpd.get_app()
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        lock = threading.Lock()
+
+        def one_at_a_time(environ, start_response):
+            with lock:
+                result = app(environ, start_response)
+                try:
+                    body = b"".join(result)  # streamed answers read the database too
+                finally:
+                    if hasattr(result, "close"):
+                        result.close()
+            return [body]
+
+        httpd.set_app(one_at_a_time)
+    try:
+        yield live
+    finally:
+        httpd.set_app(app)
 
 
 @pytest.fixture

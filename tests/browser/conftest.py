@@ -14,6 +14,8 @@ import shutil
 
 import pytest
 
+from ..conftest import requests_take_turns
+
 # Playwright's sync API runs an event loop in this thread; Django refuses
 # synchronous database calls from a thread with a running loop unless told
 # that this is fine. Test code here is sequential, so it is.
@@ -78,8 +80,15 @@ def browser_user(live, project):
 
 
 @pytest.fixture
-def live_url(live):
-    return lambda path="/": live.url + path
+def live_browser(live):
+    """The live server the browser talks to (requests_take_turns)."""
+    with requests_take_turns(live):
+        yield live
+
+
+@pytest.fixture
+def live_url(live_browser):
+    return lambda path="/": live_browser.url + path
 
 
 def session_cookie(user, live_server_url):
@@ -97,7 +106,7 @@ def session_cookie(user, live_server_url):
 
 
 @pytest.fixture
-def new_context(browser, live):
+def new_context(browser, live_browser):
     """Factory: a fresh browser context (own cookies), logged in as `user`
     when given. Options go to browser.new_context (e.g. java_script_enabled=False,
     color_scheme="dark", viewport={...})."""
@@ -109,7 +118,7 @@ def new_context(browser, live):
         context = browser.new_context(**options)
         context.set_default_timeout(DEFAULT_TIMEOUT_MS)
         if user is not None:
-            context.add_cookies([session_cookie(user, live.url)])
+            context.add_cookies([session_cookie(user, live_browser.url)])
         contexts.append(context)
         return context
 

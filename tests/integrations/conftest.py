@@ -31,6 +31,7 @@ import pytest
 import requests
 from django.db import connection
 
+from ..conftest import requests_take_turns
 from ..factories import make_key, make_project
 from .site import Site
 
@@ -164,31 +165,10 @@ def site():
 
 @pytest.fixture
 def jobq(live):
-    """The live server, ready for crawls and workers that call it at once.
-
-    On SQLite the live server's threads share the test's in-memory database
-    connection, and Django's documentation warns that simultaneous queries
-    through it fail at random; there, requests take turns. PostgreSQL gives
-    each thread its own connection: requests really overlap.
-    """
-    httpd = live.thread.httpd
-    app = httpd.get_app()
-    if connection.vendor == "sqlite" and connection.is_in_memory_db():
-        lock = threading.Lock()
-
-        def one_at_a_time(environ, start_response):
-            with lock:
-                result = app(environ, start_response)
-                try:
-                    body = b"".join(result)  # streamed answers read the database too
-                finally:
-                    if hasattr(result, "close"):
-                        result.close()
-            return [body]
-
-        httpd.set_app(one_at_a_time)
-    yield live
-    httpd.set_app(app)
+    """The live server, ready for crawls and workers that call it at once
+    (requests_take_turns)."""
+    with requests_take_turns(live):
+        yield live
 
 
 @pytest.fixture
