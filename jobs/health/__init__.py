@@ -329,6 +329,7 @@ def previous_runs(rows: Sequence[Mapping[str, Any]]) -> dict[int, list[Run]]:
     answer: dict[int, list[Run]] = {}
     # (rows, how many runs to walk from the first of them, that one included)
     walks = [(chain, _chain_cap(chain)) for chain in chains]
+    final = False  # the walks of WALK_CAP runs, as the job page's
     while walks:
         short = []
         for (chain, cap), walked in zip(
@@ -339,11 +340,11 @@ def previous_runs(rows: Sequence[Mapping[str, Any]]) -> dict[int, list[Run]]:
             for row in chain:
                 # The runs older than the row: those after it in newest-first order.
                 before = runs[bisect.bisect_right(places, (-row["ts"], -row["id"])) :]
-                if len(walked) < cap or cap > WALK_CAP or _has_usual_runs(before):
+                if len(walked) < cap or final or _has_usual_runs(before):
                     answer[row["id"]] = before
                 else:
                     short.append(row)
-        walks = [([row], WALK_CAP + 1) for row in short]
+        walks, final = [([row], WALK_CAP + 1) for row in short], True
     return answer
 
 

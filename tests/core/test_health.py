@@ -203,3 +203,36 @@ def test_list_rows_of_any_filter_get_the_usual_of_their_job_pages(project, seed)
                     params,
                     row["key"],
                 )
+
+
+def test_a_long_chain_of_rows_gets_the_usual_of_each_job_page(project):
+    """A tag on every 20th of 400 runs: the tagged rows are neighbours, one
+    chain spanning 380 runs, more than one walk of WALK_CAP reaches. The
+    oldest of them are walked on their own, and match their job pages."""
+    lines = []
+    for number in range(1, 401):
+        started = BASE_TS + number * 600_000
+        lines.append(
+            job_line(
+                number=number,
+                ts=started + 300_000,
+                running_time=started,
+                finished_time=started + 300_000,
+                close_reason="finished",
+                items=number,
+                tags=["every20"] if number % 20 == 0 else [],
+            )
+        )
+    add_jobs(*lines)
+    listing_request = parse_list_request(project, QueryDict("has_tag=every20"), now=now_ms())
+    rows = page_of(listing_request.jobfilter.qs, listing_request.cursor).rows
+    assert [row["number"] for row in rows] == list(range(400, 0, -20))
+    usual = health.usual_for_rows(rows)
+    for row in rows:
+        expected = health.comparison_of(Job.objects.get(pk=row["id"])).usual
+        assert usual[row["id"]][1] == expected, row["key"]
+    # Run 80, past the shared walk's reach, has the usual of the 20 runs before it.
+    [eighty] = [row for row in rows if row["number"] == 80]
+    assert usual[eighty["id"]][1] == health.Usual(
+        {"items": 69.5, "pages": None, "errors": None, "duration": 300_000}, 20
+    )
