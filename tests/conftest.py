@@ -90,30 +90,41 @@ def requests_take_turns(live):
     connection, and Django's documentation warns that simultaneous queries
     through it fail at random: a browser's overlapping requests (Enter in a
     filter field sends a change and a submit) now and then got a 503. There,
-    requests take turns. PostgreSQL gives each thread its own connection:
-    requests really overlap.
+    requests take turns, and none reads the database once the test is over.
+    PostgreSQL gives each thread its own connection: requests really overlap.
     """
     from django.db import connection
 
     httpd = live.thread.httpd
     app = httpd.get_app()
-    if connection.vendor == "sqlite" and connection.is_in_memory_db():
-        lock = threading.Lock()
+    lock = threading.Lock()
+    over = threading.Event()
 
-        def one_at_a_time(environ, start_response):
-            with lock:
-                result = app(environ, start_response)
-                try:
-                    body = b"".join(result)  # streamed answers read the database too
-                finally:
-                    if hasattr(result, "close"):
-                        result.close()
-            return [body]
+    def one_at_a_time(environ, start_response):
+        with lock:
+            if over.is_set():
+                # The test is over and its database about to be flushed: a
+                # request still queued (the chart a page fetches after its
+                # rows) must not read it meanwhile.
+                start_response("503 Service Unavailable", [("Content-Length", "0")])
+                return [b""]
+            result = app(environ, start_response)
+            try:
+                body = b"".join(result)  # streamed answers read the database too
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+        return [body]
 
+    shared = connection.vendor == "sqlite" and connection.is_in_memory_db()
+    if shared:
         httpd.set_app(one_at_a_time)
     try:
         yield live
     finally:
+        if shared:
+            with lock:  # waits for the request under way, if any
+                over.set()
         httpd.set_app(app)
 
 
