@@ -27,14 +27,13 @@ def history(
     for index in range(runs):
         started = start + index * every
         lines.append(
-            job_line(
+            finished_run(
+                first + index,
+                started,
+                10 * MINUTE,
                 spider=spider,
                 spider_number=spider_number,
-                number=first + index,
-                ts=started + 10 * MINUTE,
                 pending_time=started - MINUTE,
-                running_time=started,
-                finished_time=started + 10 * MINUTE,
                 close_reason=reason,
                 items=items,
                 pages=items * 2,
@@ -42,6 +41,14 @@ def history(
             )
         )
     return add_jobs(*lines)
+
+
+def finished_run(number, started, took, **meta):
+    """The job line of run `number`, started at `started` and finished `took` ms later (then its ts)."""
+    meta.setdefault("close_reason", "finished")
+    return job_line(
+        number=number, ts=started + took, running_time=started, finished_time=started + took, **meta
+    )
 
 
 def end_run(

@@ -51,6 +51,8 @@ WALK_CAP = 300
 # A list page walks each spider's rows on the page, its usual runs and this
 # many more (runs that went wrong, or that the page's filter leaves out).
 LIST_SLACK = 10
+# A list page's rows of a spider whose numbers are at most this far apart share a walk.
+NEIGHBOURS = USUAL_RUNS + LIST_SLACK
 # The figures compared with the usual, in the order hints show them.
 FIGURES = ("items", "pages", "errors", "duration")
 # A figure is far from usual below FAR_BELOW or above FAR_ABOVE times its
@@ -346,10 +348,6 @@ def previous_runs(rows: Sequence[Mapping[str, Any]]) -> dict[int, list[Run]]:
                     short.append(row)
         walks, final = [([row], WALK_CAP + 1) for row in short], True
     return answer
-
-
-# Rows of a spider whose numbers are at most this far apart share a walk.
-NEIGHBOURS = USUAL_RUNS + LIST_SLACK
 
 
 def _chain_cap(chain: Sequence[Mapping[str, Any]]) -> int:

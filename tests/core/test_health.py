@@ -13,7 +13,7 @@ from jobs.models import Job, SpiderHealth
 from jobs.outcomes import outcome_of
 
 from ..factories import BASE_TS, add_jobs, job_line
-from ..health_factories import end_run, history
+from ..health_factories import end_run, finished_run, history
 
 
 def figures():
@@ -161,13 +161,12 @@ def test_list_rows_of_any_filter_get_the_usual_of_their_job_pages(project, seed)
             failing = max(failing - 1, 0)
             started = BASE_TS + (number * 3 + spider_number) * 600_000
             lines.append(
-                job_line(
+                finished_run(
+                    number,
+                    started,
+                    300_000,
                     spider=spider,
                     spider_number=spider_number,
-                    number=number,
-                    ts=started + 300_000,
-                    running_time=started,
-                    finished_time=started + 300_000,
                     close_reason="failed" if failing else "finished",
                     items=rng.randint(0, 2000),
                     pages=rng.randint(0, 2000),
@@ -213,15 +212,7 @@ def test_a_long_chain_of_rows_gets_the_usual_of_each_job_page(project):
     for number in range(1, 401):
         started = BASE_TS + number * 600_000
         lines.append(
-            job_line(
-                number=number,
-                ts=started + 300_000,
-                running_time=started,
-                finished_time=started + 300_000,
-                close_reason="finished",
-                items=number,
-                tags=["every20"] if number % 20 == 0 else [],
-            )
+            finished_run(number, started, 300_000, items=number, tags=["every20"] if number % 20 == 0 else [])
         )
     add_jobs(*lines)
     listing_request = parse_list_request(project, QueryDict("has_tag=every20"), now=now_ms())

@@ -7,6 +7,7 @@ from jobs.formatting import format_duration
 from jobs.jobdetail import close_reason_text, stats_groups, timeline
 
 from ..factories import BASE_TS, add_job, add_jobs, job_line, store_times
+from ..health_factories import finished_run
 
 URL = "/p/53/job/1/{}/"
 
@@ -356,26 +357,10 @@ def test_the_charts_of_runs_mark_this_run_and_draw_the_usual(client, owner, proj
     # then the job: 500 items in twenty minutes, a run that went as planned.
     runs = [(number, 1000, "finished") for number in range(1, 6)] + [(6, 2000, "failed")]
     lines = [
-        job_line(
-            number=number,
-            ts=BASE_TS + number * 3_600_000 + 600_000,
-            running_time=BASE_TS + number * 3_600_000,
-            finished_time=BASE_TS + number * 3_600_000 + 600_000,
-            close_reason=reason,
-            items=items,
-        )
+        finished_run(number, BASE_TS + number * 3_600_000, 600_000, close_reason=reason, items=items)
         for number, items, reason in runs
     ]
-    lines.append(
-        job_line(
-            number=7,
-            ts=BASE_TS + 7 * 3_600_000 + 1_200_000,
-            running_time=BASE_TS + 7 * 3_600_000,
-            finished_time=BASE_TS + 7 * 3_600_000 + 1_200_000,
-            close_reason="finished",
-            items=500,
-        )
-    )
+    lines.append(finished_run(7, BASE_TS + 7 * 3_600_000, 1_200_000, items=500))
     add_jobs(*lines)
     client.force_login(owner)
     html = client.get(URL.format(7)).content.decode()

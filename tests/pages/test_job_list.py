@@ -796,7 +796,7 @@ def test_pages_errors_and_duration_far_from_usual_are_hinted(as_member):
 def test_rows_far_apart_in_their_spiders_runs_get_the_usual_of_their_job_pages(
     as_member, django_assert_num_queries
 ):
-    from ..health_factories import MINUTE
+    from ..health_factories import MINUTE, finished_run
 
     # 200 hourly runs of 1,000 items; a tag on runs 150 and 100 only, and run
     # 100 scraped 300 items. Neither is among the spider's kept runs, and one
@@ -805,12 +805,10 @@ def test_rows_far_apart_in_their_spiders_runs_get_the_usual_of_their_job_pages(
     for number in range(1, 201):
         started = BASE_TS + number * 3_600_000
         lines.append(
-            job_line(
-                number=number,
-                ts=started + 10 * MINUTE,
-                running_time=started,
-                finished_time=started + 10 * MINUTE,
-                close_reason="finished",
+            finished_run(
+                number,
+                started,
+                10 * MINUTE,
                 items=300 if number == 100 else 1000,
                 pages=2000,
                 errors=0,
