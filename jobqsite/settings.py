@@ -184,6 +184,10 @@ TEMPLATES = [
 ]
 
 
+# Django's PostgreSQL backend, with a health check that costs no round trip (its docstring).
+POSTGRESQL_ENGINE = "jobqsite.postgresql"
+
+
 def database_from_env():
     url = os.environ.get("DATABASE_URL", "")
     if not url:
@@ -203,6 +207,8 @@ def database_from_env():
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     elif engine == "django.db.backends.postgresql":
+        # Django's backend with a health check that asks the kernel, not the server.
+        config["ENGINE"] = POSTGRESQL_ENGINE
         # Persistent connections with health checks: measured 6-9x faster than
         # reconnecting per request, and no 500 after a PostgreSQL restart.
         config["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 300)
@@ -242,7 +248,7 @@ def replica_from_env(primary):
     url = os.environ.get("DATABASE_REPLICA_URL", "").strip()
     if not url:
         return None
-    if primary["ENGINE"] != "django.db.backends.postgresql":
+    if primary["ENGINE"] != POSTGRESQL_ENGINE:
         raise ImproperlyConfigured("DATABASE_REPLICA_URL needs a PostgreSQL primary in DATABASE_URL.")
     try:
         config = dj_database_url.parse(url)
@@ -250,6 +256,7 @@ def replica_from_env(primary):
         raise ImproperlyConfigured(f"DATABASE_REPLICA_URL is not a database URL: {exc}") from None
     if config["ENGINE"] != "django.db.backends.postgresql":
         raise ImproperlyConfigured("DATABASE_REPLICA_URL must be a postgres:// URL.")
+    config["ENGINE"] = POSTGRESQL_ENGINE
     config["CONN_MAX_AGE"] = primary["CONN_MAX_AGE"]
     config["CONN_HEALTH_CHECKS"] = True
     config.setdefault("OPTIONS", {})["connect_timeout"] = 5
