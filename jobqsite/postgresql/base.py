@@ -8,6 +8,13 @@ has nothing to read, though: when the server ends it (a restart, a crash,
 goodbye or the end of the stream. So a connection is usable when psycopg
 holds it open, it is not in a failed transaction, and its socket has
 nothing waiting, which the kernel answers without the server.
+
+What this check cannot see, where `SELECT 1` would: a backend told to end
+in the few milliseconds before a request, that has not yet said goodbye.
+That request fails once with a 503 (jobs.middleware), as one does under
+Django's check when the connection is lost between the check and the
+query. A restart is not such a case: PostgreSQL answers nothing new until
+every old backend has exited, and by then each has said goodbye.
 """
 
 import select

@@ -21,10 +21,12 @@ THREADS = 4
 
 
 def end_other_backends():
-    """Every connection to the test database but this test's own, as a restart would."""
+    """Every connection to the test database but this test's own, as a restart
+    would: a restart answers no request until every old backend has exited,
+    so this waits for each to exit (up to 10 s)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
         return cursor.fetchone()[0]
