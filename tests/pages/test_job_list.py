@@ -220,6 +220,18 @@ def test_row_tags_and_spider_link_to_the_narrower_filter(as_member):
     )
 
 
+def test_row_texts_are_escaped_once(as_member):
+    # Rows come escaped from jobs/rows.py, not from the template's autoescape:
+    # each text once, never raw and never twice.
+    key = add_job(close_reason="""<b>"late"</b> & 'co'""", tags=["<i>"], items=1234567)
+    html = as_member.get(LIST).content.decode()
+    row = re.search(rf'<tr id="job-\d+".*?{key}.*?</tr>', html, re.S).group(0)
+    assert "<td>&lt;b&gt;&quot;late&quot;&lt;/b&gt; &amp; &#x27;co&#x27;</td>" in row
+    assert '<a class="tag" href="/p/53/?has_tag=%3Ci%3E">&lt;i&gt;</a>' in row
+    assert '<td class="num">1,234,567</td>' in row
+    assert "<b>" not in row and "<i>" not in row and "&amp;amp;" not in row and "&amp;lt;" not in row
+
+
 def test_an_empty_project_says_how_jobs_arrive(as_member):
     html = as_member.get(LIST).content.decode()
     assert "This project has no jobs yet" in html and "http://testserver/" in html
