@@ -37,7 +37,7 @@ from ..listing import (
 )
 from ..models import STATES, Job, Tag
 from ..outcomes import OUTCOMES
-from ..rows import row_of
+from ..rows import LIVE_STATES, row_of
 from ..snippets import api_snippets
 from ..spidernames import spider_names as cached_spider_names
 from ..timezones import local_datetime, zone_name
@@ -164,7 +164,8 @@ def listing_context(request, listing: ListRequest, *, inline_chart: bool = True)
     live = filters.copy()
     if listing.first_page:
         live["since"] = page.rows[0]["key"] if page.rows else ""
-    live.setlist("watch", [row["key"] for row in shown if row["live"]])
+    # Keys for URLs come from the rows as read; the shown ones are escaped for HTML.
+    live.setlist("watch", [row["key"] for row in page.rows if row["state"] in LIVE_STATES])
     project_url = {"project_id": project.pk}
     context.update(
         {
@@ -183,8 +184,8 @@ def listing_context(request, listing: ListRequest, *, inline_chart: bool = True)
             "from_value": local_input(cleaned.get("startts")),
             "to_value": local_input(cleaned.get("endts")),
             "first_page": listing.first_page,
-            "newer_url": page.newer and shown and page_url(after=shown[0]["key"]),
-            "older_url": page.older and shown and page_url(before=shown[-1]["key"]),
+            "newer_url": page.newer and page.rows and page_url(after=page.rows[0]["key"]),
+            "older_url": page.older and page.rows and page_url(before=page.rows[-1]["key"]),
             "first_url": page_url(),
             "live_url": with_query(reverse("job-list-live", kwargs=project_url), live),
             "chart": chart,
