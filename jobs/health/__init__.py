@@ -33,10 +33,11 @@ from typing import Any
 
 import orjson
 from django.db import connection, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field, TextField
 from django.db.models.functions import Cast
 
-from ..fixedsql import column_reader
+from ..fixedsql import column_reader, fixed_cursor
 from ..jobmeta import now_ms
 from ..models import Job, Project, Spider, SpiderHealth, State
 from ..outcomes import HEALTHY, outcome_of
@@ -296,8 +297,10 @@ def _walk(
 
 
 def _walked(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-    """The rows of walks, read where the request reads jobs (a replica, for one)."""
-    with connections[Job.objects.all().db].cursor() as cursor:
+    """The rows of walks, read where the request reads jobs (a replica, for
+    one). Prepared (fixed_cursor): a walk's plan is a step down an index
+    whatever its values, and planning took as long as walking."""
+    with fixed_cursor(connections[Job.objects.all().db]) as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
@@ -367,6 +370,21 @@ def _walks_from(starts: Sequence[tuple[Mapping[str, Any], int]]) -> list[list[tu
     from the row down, the row included, newest first, as WALK_COLUMNS
     tuples. One query; fixed SQL (building up to 50 walks through the ORM
     cost more than running them)."""
+    database = connections[Job.objects.all().db]
+    if database.vendor == "postgresql":
+        sql, params = _lateral_walks(starts, database)
+    else:
+        sql, params = _union_walks(starts)
+    walks: list[list[tuple[Any, ...]]] = [[] for _ in starts]
+    # Each walk newest first (neither form promises an order): by (walk, -ts, -id),
+    # ts and id being WALK_COLUMNS' fourth and first after the walk's number.
+    for found in sorted(_walked(sql, params), key=lambda f: (f[0], -f[4], -f[1])):
+        walks[found[0]].append(found[1:])
+    return walks
+
+
+def _union_walks(starts: Sequence[tuple[Mapping[str, Any], int]]) -> tuple[str, list[Any]]:
+    """The walks as one UNION ALL of a `_walk` each (SQLite, which has no LATERAL)."""
     parts, params = [], []
     for index, (row, cap) in enumerate(starts):
         # From just above the row: (ts, id + 1) keeps the row itself.
@@ -375,12 +393,39 @@ def _walks_from(starts: Sequence[tuple[Mapping[str, Any], int]]) -> list[list[tu
         )
         parts.append(f"SELECT {index} AS walk, * FROM ({sql}) AS walk{index}")
         params.extend(part_params)
-    walks: list[list[tuple[Any, ...]]] = [[] for _ in starts]
-    # Each walk newest first (a UNION ALL promises no order): by (walk, -ts, -id),
-    # ts and id being WALK_COLUMNS' fourth and first after the walk's number.
-    for found in sorted(_walked(" UNION ALL ".join(parts), params), key=lambda f: (f[0], -f[4], -f[1])):
-        walks[found[0]].append(found[1:])
-    return walks
+    return " UNION ALL ".join(parts), params
+
+
+def _lateral_walks(
+    starts: Sequence[tuple[Mapping[str, Any], int]], database: BaseDatabaseWrapper
+) -> tuple[str, list[Any]]:
+    """The walks as one LATERAL join over arrays of their starts, on
+    PostgreSQL: the same steps down job_spider_ts as `_walk`'s, but one
+    statement of fixed text whatever the number of walks. Planning a UNION
+    ALL of 25 walks took 6-10 ms, twice as long as running it."""
+    quote = database.ops.quote_name
+    columns = ", ".join(f"job.{quote(name)}" for name in WALK_COLUMNS)
+    sql = (
+        f"SELECT walk.number, {columns}"
+        " FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::int[])"
+        " AS walk(number, project_id, spider_id, ts, id, cap)"
+        f" CROSS JOIN LATERAL (SELECT * FROM {quote(Job._meta.db_table)} AS job"
+        " WHERE job.project_id = walk.project_id AND job.spider_id = walk.spider_id AND job.state = %s"
+        " AND (job.ts < walk.ts OR (job.ts = walk.ts AND job.id < walk.id)) AND job.ts <= walk.ts"
+        " ORDER BY job.ts DESC, job.id DESC LIMIT walk.cap) AS job"
+    )
+    rows = [row for row, _ in starts]
+    params = [
+        list(range(len(starts))),
+        [row["project_id"] for row in rows],
+        [row["spider_id"] for row in rows],
+        [row["ts"] for row in rows],
+        # From just above the row: (ts, id + 1) keeps the row itself.
+        [row["id"] + 1 for row in rows],
+        [cap for _, cap in starts],
+        State.FINISHED.value,
+    ]
+    return sql, params
 
 
 # A run that its spider's kept runs cannot compare (KeptRuns.usual_of_run).
