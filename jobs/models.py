@@ -331,30 +331,74 @@ def counter_sum(
     every request, and building it through the ORM took longer than the
     database does to answer it. Only the counters' table and database are
     taken from `counters`: it must not be filtered."""
-    assert not counters.query.has_filters(), "counter_sum reads every counter of the project"
-    project_id = project.pk if isinstance(project, Project) else project
-    connection = connections[counters.db]
-    quote = connection.ops.quote_name
     states = list(states)
-    names = None if spider_names is None else list(spider_names)
-    if not states or names == []:
+    matching = _matching_counters(counters, project, spider_names, tag=tag, states=states)
+    if not states or matching is None:
         return 0
-    where = [f"c.project_id = %s AND c.state IN ({', '.join(['%s'] * len(states))})"]
-    params: list[str | int] = [project_id, *states]
+    where, params = matching
+    with fixed_cursor(connections[counters.db]) as cursor:
+        cursor.execute(f"SELECT COALESCE(SUM(c.n), 0) FROM {where}", params)
+        (total,) = cursor.fetchone()
+    return int(total)
+
+
+def counter_sums_by_state(
+    counters: "models.QuerySet[JobCount] | models.QuerySet[TagCount]",
+    project: Project | int,
+    spider_names: Iterable[str] | None,
+    *,
+    tag: str | None = None,
+    spider: "Spider | None" = None,
+) -> dict[str, int]:
+    """{state: the sum of its counters} for every state, zeros included, as
+    counter_sum sums them (of one spider, with `spider`). Fixed SQL too: the
+    dashboard's state chips, drawn again by every open page's refresh."""
+    matching = _matching_counters(counters, project, spider_names, tag=tag, spider=spider)
+    found: dict[str, int] = {}
+    if matching is not None:
+        where, params = matching
+        with fixed_cursor(connections[counters.db]) as cursor:
+            cursor.execute(f"SELECT c.state, SUM(c.n) FROM {where} GROUP BY c.state", params)
+            found = {state: int(total) for state, total in cursor.fetchall()}
+    return {state: found.get(state, 0) for state in STATES}
+
+
+def _matching_counters(
+    counters: "models.QuerySet[JobCount] | models.QuerySet[TagCount]",
+    project: Project | int,
+    spider_names: Iterable[str] | None,
+    *,
+    tag: str | None = None,
+    spider: "Spider | None" = None,
+    states: list[str] | None = None,
+) -> tuple[str, list[str | int]] | None:
+    """("<counters' table> c WHERE …", params): the project's counters that
+    match, for counter_sum and counter_sums_by_state; None when none can
+    (no spider named)."""
+    assert not counters.query.has_filters(), "counters are filtered here, not by the queryset"
+    project_id = project.pk if isinstance(project, Project) else project
+    quote = connections[counters.db].ops.quote_name
+    names = None if spider_names is None else list(spider_names)
+    if names == []:
+        return None
+    where = ["c.project_id = %s"]
+    params: list[str | int] = [project_id]
+    if states is not None:
+        where.append(f"c.state IN ({', '.join(['%s'] * len(states))})")
+        params += states
     if tag is not None:
         where.append("c.tag = %s")
         params.append(tag)
+    if spider is not None:
+        where.append("c.spider_id = %s")
+        params.append(spider.pk)
     if names is not None:
         where.append(
             f"c.spider_id IN (SELECT s.id FROM {quote(Spider._meta.db_table)} s"
             f" WHERE s.project_id = %s AND s.name IN ({', '.join(['%s'] * len(names))}))"
         )
         params += [project_id, *names]
-    table = quote(counters.model._meta.db_table)
-    with fixed_cursor(connection) as cursor:
-        cursor.execute(f"SELECT COALESCE(SUM(c.n), 0) FROM {table} c WHERE {' AND '.join(where)}", params)
-        (total,) = cursor.fetchone()
-    return int(total)
+    return f"{quote(counters.model._meta.db_table)} c WHERE {' AND '.join(where)}", params
 
 
 class JobCountQuerySet(models.QuerySet["JobCount", "JobCount"]):
@@ -369,13 +413,7 @@ class JobCountQuerySet(models.QuerySet["JobCount", "JobCount"]):
     ) -> dict[str, int]:
         """{state: count} for every state, zeros included; of one spider, or
         of the named spiders (the dashboard's spider filter)."""
-        counts = self.filter(project=project)
-        if spider is not None:
-            counts = counts.filter(spider=spider)
-        if spider_names is not None:
-            counts = counts.filter(spider__name__in=spider_names)
-        found = dict(counts.values_list("state").annotate(total=models.Sum("n")))
-        return {state: found.get(state, 0) for state in STATES}
+        return counter_sums_by_state(self, project, spider_names, spider=spider)
 
 
 class JobCount(models.Model):
@@ -410,11 +448,7 @@ class TagCountQuerySet(models.QuerySet["TagCount", "TagCount"]):
         self, project: Project, tag: str, spider_names: Iterable[str] | None = None
     ) -> dict[str, int]:
         """{state: jobs with `tag`} for every state, zeros included."""
-        counts = self.filter(project=project, tag=tag)
-        if spider_names is not None:
-            counts = counts.filter(spider__name__in=spider_names)
-        found = dict(counts.values_list("state").annotate(total=models.Sum("n")))
-        return {state: found.get(state, 0) for state in STATES}
+        return counter_sums_by_state(self, project, spider_names, tag=tag)
 
 
 class TagCount(models.Model):
