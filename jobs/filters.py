@@ -26,7 +26,7 @@ from .keys import INT64_MAX, INT64_MIN, JobKey, parse_job_key
 from .models import (
     STATES,
     DayCount,
-    DayFiguresQuerySet,
+    DaySelection,
     DayTagCount,
     Job,
     JobCount,
@@ -291,14 +291,12 @@ class JobFilter(django_filters.FilterSet):
         (answered_by_days() must hold): of its tag if it has one."""
         outcomes = self.form.cleaned_data.get("outcome") or None
         spiders = self.spider_names or None
-        every = DayCount.objects.matching(self.project, STATES, spiders, outcomes).between(*days)
+        every = DayCount.objects.selection(self.project, STATES, spiders, outcomes, days)
         tag = self.day_tag()
         if tag is None:
             return DayFigures(every)
         name, value = tag
-        tagged = (
-            DayTagCount.objects.tagged(value).matching(self.project, STATES, spiders, outcomes).between(*days)
-        )
+        tagged = DayTagCount.objects.selection(self.project, STATES, spiders, outcomes, days, tag=value)
         return DayFigures(tagged) if name == "has_tag" else DayFigures(every, without=tagged)
 
     def counts_by_state(self) -> dict[str, int] | None:
@@ -353,13 +351,13 @@ class DayFigures:
     """Daily figures of a filter: one queryset of them, or (`lacks_tag`)
     every job's figures `without` those of the tag."""
 
-    figures: DayFiguresQuerySet[Any]
-    without: DayFiguresQuerySet[Any] | None = None
+    figures: DaySelection
+    without: DaySelection | None = None
 
     def in_states(self, states: Iterable[str]) -> "DayFigures":
         states = list(states)
-        without = None if self.without is None else self.without.filter(state__in=states)
-        return DayFigures(self.figures.filter(state__in=states), without)
+        without = None if self.without is None else self.without.in_states(states)
+        return DayFigures(self.figures.in_states(states), without)
 
     def total(self) -> int:
         return self.figures.total() - (0 if self.without is None else self.without.total())

@@ -10,7 +10,8 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Self
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Self
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -371,10 +372,12 @@ def _matching_counters(
     tag: str | None = None,
     spider: "Spider | None" = None,
     states: list[str] | None = None,
+    outcomes: Iterable[str] | None = None,
+    days: tuple[int | None, int | None] = (None, None),
 ) -> tuple[str, list[str | int]] | None:
     """("<counters' table> c WHERE …", params): the project's counters that
-    match, for counter_sum and counter_sums_by_state; None when none can
-    (no spider named)."""
+    match, for counter_sum, counter_sums_by_state and the daily figures
+    (`outcomes` and `days` are theirs); None when none can (no spider named)."""
     assert not counters.query.has_filters(), "counters are filtered here, not by the queryset"
     project_id = project.pk if isinstance(project, Project) else project
     quote = connections[counters.db].ops.quote_name
@@ -392,6 +395,17 @@ def _matching_counters(
     if spider is not None:
         where.append("c.spider_id = %s")
         params.append(spider.pk)
+    if outcomes is not None:
+        outcomes = list(outcomes)
+        where.append(f"c.state = %s AND c.outcome IN ({', '.join(['%s'] * len(outcomes))})")
+        params += [State.FINISHED.value, *outcomes]
+    first_day, last_day = days
+    if first_day is not None:
+        where.append("c.day >= %s")
+        params.append(first_day)
+    if last_day is not None:
+        where.append("c.day <= %s")
+        params.append(last_day)
     if names is not None:
         where.append(
             f"c.spider_id IN (SELECT s.id FROM {quote(Spider._meta.db_table)} s"
@@ -477,48 +491,86 @@ class TagCount(models.Model):
 
 
 class DayFiguresQuerySet[M: models.Model](models.QuerySet[M, M]):
-    """Daily figures: DayCount, or DayTagCount of one tag (`tagged`)."""
+    """Daily figures: DayCount, or DayTagCount of one tag."""
 
-    def tagged(self, tag: str) -> Self:
-        return self.filter(tag=tag)
-
-    def matching(
+    def selection(
         self,
         project: Project,
         states: Iterable[str],
         spider_names: Iterable[str] | None = None,
         outcomes: Iterable[str] | None = None,
-    ) -> Self:
+        days: tuple[int | None, int | None] = (None, None),
+        *,
+        tag: str | None = None,
+    ) -> "DaySelection":
         """The figures of the project in `states` (of the named spiders; with
-        `outcomes`, finished jobs with those outcomes only)."""
-        figures = self.filter(project=project, state__in=list(states))
-        if spider_names is not None:
-            figures = figures.filter(spider__name__in=spider_names)
-        if outcomes is not None:
-            figures = figures.filter(state=State.FINISHED, outcome__in=list(outcomes))
-        return figures
+        `outcomes`, finished jobs with those outcomes only) over `days`
+        (first and last UTC day since the epoch, both included; None:
+        unbounded on that side); of DayTagCount, those of `tag`."""
+        return DaySelection(
+            self,
+            project,
+            tuple(state for state in STATES if state in set(states)),
+            None if spider_names is None else tuple(spider_names),
+            None if outcomes is None else tuple(outcomes),
+            days,
+            tag,
+        )
 
-    def between(self, first_day: int | None, last_day: int | None) -> Self:
-        """Days first_day to last_day, both included (UTC days since the
-        epoch; None: unbounded on that side)."""
-        figures = self
-        if first_day is not None:
-            figures = figures.filter(day__gte=first_day)
-        if last_day is not None:
-            figures = figures.filter(day__lte=last_day)
-        return figures
+
+@dataclass(frozen=True)
+class DaySelection:
+    """Daily figures that match a filter (DayFiguresQuerySet.selection),
+    summed in fixed SQL: the chart of every full list page and counts over
+    time windows read them, and building each sum through the ORM took as
+    long as PostgreSQL summing thousands of rows."""
+
+    counters: "models.QuerySet[Any, Any]"
+    project: Project
+    # In STATES' order: one statement text per set of states.
+    states: tuple[str, ...]
+    spider_names: tuple[str, ...] | None
+    outcomes: tuple[str, ...] | None
+    days: tuple[int | None, int | None]
+    tag: str | None
+
+    def in_states(self, states: Iterable[str]) -> "DaySelection":
+        wanted = set(states)
+        return replace(self, states=tuple(state for state in self.states if state in wanted))
 
     def total(self) -> int:
-        return self.aggregate(total=models.Sum("n"))["total"] or 0
+        rows = self._sums("COALESCE(SUM(c.n), 0)")
+        return int(rows[0][0]) if rows else 0
 
     def by_state(self) -> dict[str, int]:
         """{state: jobs} for every state, zeros included."""
-        found = dict(self.order_by().values_list("state").annotate(total=models.Sum("n")))
+        found = {state: int(n) for state, n in self._sums("c.state, SUM(c.n)", "c.state")}
         return {state: found.get(state, 0) for state in STATES}
 
     def per_day_by_badge(self) -> list[tuple[int, str, int]]:
         """[(day, badge, n)]: what the dashboard's chart draws."""
-        return list(self.order_by().values_list("day", "outcome").annotate(total=models.Sum("n")))
+        return [
+            (day, badge, int(n))
+            for day, badge, n in self._sums("c.day, c.outcome, SUM(c.n)", "c.day, c.outcome")
+        ]
+
+    def _sums(self, select: str, group_by: str = "") -> list[tuple[Any, ...]]:
+        matching = _matching_counters(
+            self.counters,
+            self.project,
+            self.spider_names,
+            tag=self.tag,
+            states=list(self.states),
+            outcomes=self.outcomes,
+            days=self.days,
+        )
+        if not self.states or matching is None:
+            return []
+        where, params = matching
+        group = f" GROUP BY {group_by}" if group_by else ""
+        with fixed_cursor(connections[self.counters.db]) as cursor:
+            cursor.execute(f"SELECT {select} FROM {where}{group}", params)
+            return cursor.fetchall()
 
 
 class DayCountQuerySet(DayFiguresQuerySet["DayCount"]):
