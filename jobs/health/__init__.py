@@ -34,8 +34,7 @@ from typing import Any
 import orjson
 from django.db import connection, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Field, TextField
-from django.db.models.functions import Cast
+from django.db.models import Field
 
 from ..fixedsql import column_reader, fixed_cursor
 from ..jobmeta import now_ms
@@ -472,6 +471,21 @@ def kept_runs(text: str) -> KeptRuns:
     return KeptRuns(orjson.loads(text))
 
 
+def _kept_runs_texts(spider_ids: set[int]) -> dict[int, str]:
+    """{spider id: its SpiderHealth.runs as stored text}, read where the
+    request reads jobs. Fixed SQL, prepared: every list page reads it."""
+    database = connections[SpiderHealth.objects.all().db]
+    quote = database.ops.quote_name
+    ids = sorted(spider_ids)
+    sql = (
+        f"SELECT {quote('spider_id')}, CAST({quote('runs')} AS TEXT) FROM {quote(SpiderHealth._meta.db_table)}"
+        f" WHERE {quote('spider_id')} IN ({', '.join(['%s'] * len(ids))})"
+    )
+    with fixed_cursor(database) as cursor:
+        cursor.execute(sql, ids)
+        return dict(cursor.fetchall())
+
+
 def usual_for_rows(rows: Sequence[Mapping[str, Any]]) -> dict[int, tuple[Run, Usual | None]]:
     """{job id: (its run, its usual)} for the finished rows of a list page.
 
@@ -482,11 +496,7 @@ def usual_for_rows(rows: Sequence[Mapping[str, Any]]) -> dict[int, tuple[Run, Us
     finished = [row for row in rows if row["state"] == State.FINISHED]
     if not finished:
         return {}
-    kept = dict(
-        SpiderHealth.objects.filter(spider_id__in={row["spider_id"] for row in finished}).values_list(
-            "spider_id", Cast("runs", TextField())
-        )
-    )
+    kept = _kept_runs_texts({row["spider_id"] for row in finished})
     answer: dict[int, tuple[Run, Usual | None]] = {}
     rest = []
     for row in finished:
