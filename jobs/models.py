@@ -651,10 +651,19 @@ class TagQuerySet(models.QuerySet["Tag", "Tag"]):
     def suggestions(self, project: Project, typed: str = "") -> list[str]:
         """The project's tag names containing `typed`, by name, at most
         TAG_SUGGESTIONS: the (project, name) unique index walks them in order."""
-        tags = self.filter(project=project).order_by("name")
         if typed:
-            tags = tags.filter(name__icontains=typed)
-        return list(tags.values_list("name", flat=True)[:TAG_SUGGESTIONS])
+            tags = self.filter(project=project, name__icontains=typed).order_by("name")
+            return list(tags.values_list("name", flat=True)[:TAG_SUGGESTIONS])
+        # Every full list page lists them: fixed SQL, prepared.
+        database = connections[self.db]
+        quote = database.ops.quote_name
+        with fixed_cursor(database) as cursor:
+            cursor.execute(
+                f"SELECT {quote('name')} FROM {quote(self.model._meta.db_table)}"
+                f" WHERE {quote('project_id')} = %s ORDER BY {quote('name')} LIMIT {TAG_SUGGESTIONS}",
+                [project.pk],
+            )
+            return [name for (name,) in cursor.fetchall()]
 
 
 class Tag(models.Model):
