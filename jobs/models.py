@@ -333,14 +333,12 @@ def counter_sum(
     database does to answer it. Only the counters' table and database are
     taken from `counters`: it must not be filtered."""
     states = list(states)
-    matching = _matching_counters(counters, project, spider_names, tag=tag, states=states)
-    if not states or matching is None:
+    if not states:
         return 0
-    where, params = matching
-    with fixed_cursor(connections[counters.db]) as cursor:
-        cursor.execute(f"SELECT COALESCE(SUM(c.n), 0) FROM {where}", params)
-        (total,) = cursor.fetchone()
-    return int(total)
+    rows = _summed_counters(
+        counters, project, "COALESCE(SUM(c.n), 0)", spider_names=spider_names, tag=tag, states=states
+    )
+    return int(rows[0][0]) if rows else 0
 
 
 def counter_sums_by_state(
@@ -354,21 +352,42 @@ def counter_sums_by_state(
     """{state: the sum of its counters} for every state, zeros included, as
     counter_sum sums them (of one spider, with `spider`). Fixed SQL too: the
     dashboard's state chips, drawn again by every open page's refresh."""
-    matching = _matching_counters(counters, project, spider_names, tag=tag, spider=spider)
-    found: dict[str, int] = {}
-    if matching is not None:
-        where, params = matching
-        with fixed_cursor(connections[counters.db]) as cursor:
-            cursor.execute(f"SELECT c.state, SUM(c.n) FROM {where} GROUP BY c.state", params)
-            found = {state: int(total) for state, total in cursor.fetchall()}
+    rows = _summed_counters(
+        counters, project, "c.state, SUM(c.n)", "c.state", spider_names=spider_names, tag=tag, spider=spider
+    )
+    return per_state(rows)
+
+
+def per_state(rows: Iterable[tuple[str, Any]]) -> dict[str, int]:
+    """{state: n} for every state, zeros included, from (state, n) sums."""
+    found = {state: int(n) for state, n in rows}
     return {state: found.get(state, 0) for state in STATES}
 
 
-def _matching_counters(
-    counters: "models.QuerySet[JobCount] | models.QuerySet[TagCount]",
+def _summed_counters(
+    counters: "models.QuerySet[Any, Any]",
     project: Project | int,
-    spider_names: Iterable[str] | None,
+    select: str,
+    group_by: str = "",
+    **matching: Any,
+) -> list[tuple[Any, ...]]:
+    """The rows of `SELECT <select>` over the project's counters that match
+    (_matching_counters), grouped by `group_by`: fixed SQL, prepared."""
+    found = _matching_counters(counters, project, **matching)
+    if found is None:
+        return []
+    where, params = found
+    group = f" GROUP BY {group_by}" if group_by else ""
+    with fixed_cursor(connections[counters.db]) as cursor:
+        cursor.execute(f"SELECT {select} FROM {where}{group}", params)
+        return cursor.fetchall()
+
+
+def _matching_counters(
+    counters: "models.QuerySet[Any, Any]",
+    project: Project | int,
     *,
+    spider_names: Iterable[str] | None = None,
     tag: str | None = None,
     spider: "Spider | None" = None,
     states: list[str] | None = None,
@@ -544,8 +563,7 @@ class DaySelection:
 
     def by_state(self) -> dict[str, int]:
         """{state: jobs} for every state, zeros included."""
-        found = {state: int(n) for state, n in self._sums("c.state, SUM(c.n)", "c.state")}
-        return {state: found.get(state, 0) for state in STATES}
+        return per_state(self._sums("c.state, SUM(c.n)", "c.state"))
 
     def per_day_by_badge(self) -> list[tuple[int, str, int]]:
         """[(day, badge, n)]: what the dashboard's chart draws."""
@@ -555,22 +573,19 @@ class DaySelection:
         ]
 
     def _sums(self, select: str, group_by: str = "") -> list[tuple[Any, ...]]:
-        matching = _matching_counters(
+        if not self.states:
+            return []
+        return _summed_counters(
             self.counters,
             self.project,
-            self.spider_names,
+            select,
+            group_by,
+            spider_names=self.spider_names,
             tag=self.tag,
             states=list(self.states),
             outcomes=self.outcomes,
             days=self.days,
         )
-        if not self.states or matching is None:
-            return []
-        where, params = matching
-        group = f" GROUP BY {group_by}" if group_by else ""
-        with fixed_cursor(connections[self.counters.db]) as cursor:
-            cursor.execute(f"SELECT {select} FROM {where}{group}", params)
-            return cursor.fetchall()
 
 
 class DayCountQuerySet(DayFiguresQuerySet["DayCount"]):
