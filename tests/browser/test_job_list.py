@@ -77,6 +77,28 @@ def test_filter_by_state_and_tag_updates_rows_and_url_then_back_restores(page, l
     expect(page.locator("#jobs td.key a")).to_have_text(["53/1/5", "53/1/3", "53/1/1"])
 
 
+def test_back_shows_the_jobs_as_they_are_now_and_the_tab_keeps_no_copy(page, live_url, jobs):
+    page.goto(live_url(f"/p/53/?{ALL}"))
+    page.get_by_label(re.compile(r"^finished")).click()
+    expect(page.locator("#jobs td.key a")).to_have_text(["53/2/8", "53/2/7"])
+    settled(page)
+    # A job finishes while the person looks at the live ones.
+    add_jobs(job_line(number=10))
+
+    page.go_back()
+    expect(page).to_have_url(live_url(f"/p/53/?{ALL}"))
+    # Fetched afresh, not htmx's snapshot of the page as it was: the new job is there.
+    expect(page.locator("#jobs td.key a")).to_have_count(9)
+    assert keys(page)[0] == "53/1/10"
+    expect(page.locator("#match-count")).to_have_text("9")
+    assert page.evaluate("() => sessionStorage.getItem('htmx-history-cache')") is None
+    # The restored page is as live as a loaded one: a filter change still swaps the listing.
+    settled(page)
+    page.get_by_label(re.compile(r"^pending")).click()
+    expect(page).to_have_url(re.compile(r"/p/53/\?state=running&state=finished$"))
+    expect(page.locator("#jobs td.key a")).to_have_count(8)
+
+
 def test_lacks_tag_and_spider_chips(page, live_url, jobs):
     page.goto(live_url(f"/p/53/?{ALL}"))
     page.get_by_label("Add a tag the jobs must not have").fill("nightly")
