@@ -332,13 +332,7 @@ def counter_sum(
     every request, and building it through the ORM took longer than the
     database does to answer it. Only the counters' table and database are
     taken from `counters`: it must not be filtered."""
-    states = list(states)
-    if not states:
-        return 0
-    rows = _summed_counters(
-        counters, project, "COALESCE(SUM(c.n), 0)", spider_names=spider_names, tag=tag, states=states
-    )
-    return int(rows[0][0]) if rows else 0
+    return _counters_total(counters, project, spider_names=spider_names, tag=tag, states=list(states))
 
 
 def counter_sums_by_state(
@@ -352,15 +346,23 @@ def counter_sums_by_state(
     """{state: the sum of its counters} for every state, zeros included, as
     counter_sum sums them (of one spider, with `spider`). Fixed SQL too: the
     dashboard's state chips, drawn again by every open page's refresh."""
-    rows = _summed_counters(
-        counters, project, "c.state, SUM(c.n)", "c.state", spider_names=spider_names, tag=tag, spider=spider
-    )
-    return per_state(rows)
+    return _counters_by_state(counters, project, spider_names=spider_names, tag=tag, spider=spider)
 
 
-def per_state(rows: Iterable[tuple[str, Any]]) -> dict[str, int]:
-    """{state: n} for every state, zeros included, from (state, n) sums."""
-    found = {state: int(n) for state, n in rows}
+def _counters_total(counters: "models.QuerySet[Any, Any]", project: Project | int, **matching: Any) -> int:
+    """The sum of the matching counters (_matching_counters)."""
+    rows = _summed_counters(counters, project, "COALESCE(SUM(c.n), 0)", **matching)
+    return int(rows[0][0]) if rows else 0
+
+
+def _counters_by_state(
+    counters: "models.QuerySet[Any, Any]", project: Project | int, **matching: Any
+) -> dict[str, int]:
+    """{state: the sum of its matching counters} for every state, zeros included."""
+    found = {
+        state: int(n)
+        for state, n in _summed_counters(counters, project, "c.state, SUM(c.n)", "c.state", **matching)
+    }
     return {state: found.get(state, 0) for state in STATES}
 
 
@@ -396,12 +398,13 @@ def _matching_counters(
 ) -> tuple[str, list[str | int]] | None:
     """("<counters' table> c WHERE …", params): the project's counters that
     match, for counter_sum, counter_sums_by_state and the daily figures
-    (`outcomes` and `days` are theirs); None when none can (no spider named)."""
+    (`outcomes` and `days` are theirs); None when none can (no spider or
+    no state named)."""
     assert not counters.query.has_filters(), "counters are filtered here, not by the queryset"
     project_id = project.pk if isinstance(project, Project) else project
     quote = connections[counters.db].ops.quote_name
     names = None if spider_names is None else list(spider_names)
-    if names == []:
+    if names == [] or states == []:
         return None
     where = ["c.project_id = %s"]
     params: list[str | int] = [project_id]
@@ -529,7 +532,7 @@ class DayFiguresQuerySet[M: models.Model](models.QuerySet[M, M]):
         return DaySelection(
             self,
             project,
-            tuple(state for state in STATES if state in set(states)),
+            _in_states_order(states),
             None if spider_names is None else tuple(spider_names),
             None if outcomes is None else tuple(outcomes),
             days,
@@ -554,38 +557,35 @@ class DaySelection:
     tag: str | None
 
     def in_states(self, states: Iterable[str]) -> "DaySelection":
-        wanted = set(states)
-        return replace(self, states=tuple(state for state in self.states if state in wanted))
+        return replace(self, states=_in_states_order(set(self.states) & set(states)))
 
     def total(self) -> int:
-        rows = self._sums("COALESCE(SUM(c.n), 0)")
-        return int(rows[0][0]) if rows else 0
+        return _counters_total(self.counters, self.project, **self._matching())
 
     def by_state(self) -> dict[str, int]:
         """{state: jobs} for every state, zeros included."""
-        return per_state(self._sums("c.state, SUM(c.n)", "c.state"))
+        return _counters_by_state(self.counters, self.project, **self._matching())
 
     def per_day_by_badge(self) -> list[tuple[int, str, int]]:
         """[(day, badge, n)]: what the dashboard's chart draws."""
-        return [
-            (day, badge, int(n))
-            for day, badge, n in self._sums("c.day, c.outcome, SUM(c.n)", "c.day, c.outcome")
-        ]
-
-    def _sums(self, select: str, group_by: str = "") -> list[tuple[Any, ...]]:
-        if not self.states:
-            return []
-        return _summed_counters(
-            self.counters,
-            self.project,
-            select,
-            group_by,
-            spider_names=self.spider_names,
-            tag=self.tag,
-            states=list(self.states),
-            outcomes=self.outcomes,
-            days=self.days,
+        sums = _summed_counters(
+            self.counters, self.project, "c.day, c.outcome, SUM(c.n)", "c.day, c.outcome", **self._matching()
         )
+        return [(day, badge, int(n)) for day, badge, n in sums]
+
+    def _matching(self) -> dict[str, Any]:
+        return {
+            "spider_names": self.spider_names,
+            "tag": self.tag,
+            "states": list(self.states),
+            "outcomes": self.outcomes,
+            "days": self.days,
+        }
+
+
+def _in_states_order(states: Iterable[str]) -> tuple[str, ...]:
+    wanted = set(states)
+    return tuple(state for state in STATES if state in wanted)
 
 
 class DayCountQuerySet(DayFiguresQuerySet["DayCount"]):
