@@ -111,9 +111,11 @@ def outcome_chips(selected: list[str]) -> list[dict]:
 
 
 def listing_context(request, listing: ListRequest, *, inline_chart: bool = True) -> dict:
-    """Everything the job list shows. Without `inline_chart` the chart is
-    left to its own request (job_list_chart), so a filter change shows the
-    rows without waiting for it."""
+    """Everything the job list shows. The chart is drawn at once only with
+    `inline_chart` and on the first page; otherwise it is left to its own
+    request (job_list_chart), so that a filter change or a deeper page shows
+    its rows without waiting for it. The chart is the filter's newest days
+    whatever the page, and on the first page the newest row says which."""
     project, query = listing.project, listing.query
     spider_names = cached_spider_names(project)
     context = {
@@ -141,19 +143,15 @@ def listing_context(request, listing: ListRequest, *, inline_chart: bool = True)
         return context
     jobfilter, cleaned, filters = listing.jobfilter, listing.cleaned, listing.filters
     counts = state_counts(jobfilter)
-    queryset = jobfilter.qs
-    page = page_of(queryset, listing.cursor)
+    page = page_of(jobfilter.qs, listing.cursor)
     links = FilterLinks(project, filters)
     usual = usual_for_rows(page.rows)
     shown = [row_of(row, spider_names, listing.now, links, usual.get(row["id"])) for row in page.rows]
     chart = None
-    if inline_chart:
-        # On the first page the newest row is the filter's newest job.
-        if listing.first_page:
-            newest = page.rows[0]["ts"] if page.rows else None
-        else:
-            newest = newest_ts_of(queryset)
-        chart = chart_of(daily_figures(jobfilter, newest))
+    draw_chart = inline_chart and listing.first_page
+    if draw_chart:
+        # The newest row is the filter's newest job.
+        chart = chart_of(daily_figures(jobfilter, page.rows[0]["ts"] if page.rows else None))
 
     def page_url(**cursor):
         page_query = filters.copy()
@@ -190,7 +188,7 @@ def listing_context(request, listing: ListRequest, *, inline_chart: bool = True)
             "live_url": with_query(reverse("job-list-live", kwargs=project_url), live),
             "chart": chart,
             "chart_url": None
-            if inline_chart or not shown
+            if draw_chart or not shown
             else with_query(reverse("job-list-chart", kwargs=project_url), filters),
             "csv_url": with_query(reverse("job-export-csv", kwargs=project_url), filters),
             "jsonl_url": with_query(reverse("job-export-jsonl", kwargs=project_url), filters),

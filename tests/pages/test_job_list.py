@@ -406,11 +406,24 @@ def test_deep_page_costs_the_same_queries_as_the_first(as_member, many_jobs, dja
     # usual (health.usual_for_rows: the spiders' kept runs, then one walk for
     # rows with too few kept runs before them), chart, projects (picker)
     with django_assert_num_queries(11):
-        as_member.get(f"{LIST}?state=finished")
-    # + the cursor's job, + the newest ts for the chart (not the first row
-    # here), - the spiders (known since the first page: jobs/spidernames.py)
-    with django_assert_num_queries(12):
-        as_member.get(f"{LIST}?state=finished&before=53/1/3")
+        first = as_member.get(f"{LIST}?state=finished").content.decode()
+    assert '<figure class="chart" id="chart">' in first
+    # + the cursor's job, - the spiders (known since the first page:
+    # jobs/spidernames.py), - the chart, which a deeper page leaves to its
+    # own request: it would read the filter's newest job, then its days.
+    with django_assert_num_queries(10):
+        deeper = as_member.get(f"{LIST}?state=finished&before=53/1/3").content.decode()
+    assert 'id="chart"' in deeper and '<figure class="chart"' not in deeper
+    assert 'hx-get="/p/53/chart?state=finished" hx-trigger="load"' in deeper
+    with django_assert_num_queries(5):  # session, user, project, newest job, its days
+        chart = as_member.get("/p/53/chart?state=finished").content.decode()
+    # The same chart as the first page's.
+    assert figure_of(chart) == figure_of(first)
+
+
+def figure_of(html: str) -> str:
+    start = html.index('<figure class="chart"')
+    return html[start : html.index("</figure>", start)]
 
 
 def test_partial_query_count(as_member, many_jobs, django_assert_num_queries):
