@@ -118,7 +118,7 @@ class Cursor:
         except ValueError as exc:
             self.error, self.direction = str(exc), None
             return
-        self.position = Job.objects.filter(project=project, key=str(key)).values_list("ts", "id").first()
+        self.position = Job.objects.position(project.pk, str(key))
         if self.position is None:
             self.error = f"Job {key} no longer exists; showing the newest jobs."
             self.direction = None
@@ -260,7 +260,7 @@ def new_jobs_count(queryset: JobQuerySet, project: Project, since: str, watched:
     one the page shows), at most NEW_JOBS_CAP + 1. Watched jobs are on the
     page already, even when they finish and move to the top."""
     if since:
-        position = Job.objects.filter(project=project, key=since).values_list("ts", "id").first()
+        position = Job.objects.position(project.pk, since)
         if position is None:
             return 0
         queryset = queryset.after_key(*position)

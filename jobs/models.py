@@ -9,7 +9,7 @@ import functools
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Self
 
@@ -215,6 +215,23 @@ class JobQuerySet(models.QuerySet["Job", "Job"]):
     def before_key(self, ts: int, job_id: int) -> Self:
         """Jobs older than the job at (ts, id): the keyset cursor for the next page."""
         return self.filter(Q(ts__lt=ts) | Q(ts=ts, id__lt=job_id), ts__lte=ts)
+
+    def position(
+        self, project_id: int, key: str, states: Collection[str] | None = None
+    ) -> tuple[int, int] | None:
+        """(ts, id) of the project's job `key` (in one of `states`, if given),
+        None if there is none: where a keyset page, a live refresh's
+        new-jobs count and `stop=` start from. Fixed SQL down job_key_unique:
+        through the ORM, building the lookup took twice as long as running it."""
+        connection = connections[self.db]
+        quote = connection.ops.quote_name
+        sql = f"SELECT ts, id, state FROM {quote(Job._meta.db_table)} WHERE {quote('key')} = %s AND project_id = %s"
+        with fixed_cursor(connection) as cursor:
+            cursor.execute(sql, [key, project_id])
+            found = cursor.fetchone()
+        if found is None or (states is not None and found[2] not in states):
+            return None
+        return found[0], found[1]
 
     def runs_of_spider(self, job: "Job") -> Self:
         """The live (not deleted) jobs of the job's spider, for the index job_spider_ts."""

@@ -108,15 +108,9 @@ def jobq_list(request: ApiRequest, project_id: int) -> HttpResponseBase:
         # Like JobQ's queues: the listing stops at the stop job only if it is
         # still in the states listed. A job that moved on (finished -> deleted)
         # has a new ts; stopping there would skip the jobs between.
-        stop = (
-            Job.objects.for_project(project)
-            .in_states(jobfilter.states)
-            .filter(key=str(params["stop"]))
-            .values("ts", "id")
-            .first()
-        )
+        stop = Job.objects.position(project.pk, str(params["stop"]), jobfilter.states)
         if stop is not None:
-            queryset = queryset.after_key(stop["ts"], stop["id"])
+            queryset = queryset.after_key(*stop)
     count = DEFAULT_LIST_COUNT if params["count"] is None else params["count"]
     jobmeta = params["jobmeta"]
     rows = window(queryset, start=params["start"] or 0, count=count).values(*columns_for(jobmeta))
