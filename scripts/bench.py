@@ -184,6 +184,21 @@ class Server:
 # --- timing -------------------------------------------------------------------------
 
 
+def cpu_check() -> float:
+    """Seconds for a fixed piece of pure Python, best of 5. This machine's
+    speed drifts by a third over minutes (other tenants): the same check
+    before and after a run says how fast it was while the run measured."""
+
+    def once() -> float:
+        started = time.perf_counter()
+        total = 0
+        for n in range(1_000_000):
+            total += n * n
+        return time.perf_counter() - started
+
+    return min(once() for _ in range(5))
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
@@ -533,6 +548,7 @@ def run(args: argparse.Namespace) -> None:
     _AUTH[PROJECT] = "Basic " + base64.b64encode(f"{raw_key}:".encode()).decode()
     user = get_user_model().objects.create_superuser(f"bench-{secrets.token_hex(4)}", "", None)
     rows: list[Row] = []
+    cpu_before = cpu_check()
     started = time.monotonic()
     try:
         with Server(args.port) as server, psycopg.connect(libpq_dsn(), autocommit=True) as raw:
@@ -563,7 +579,8 @@ def run(args: argparse.Namespace) -> None:
         f"jobq bench: {args.jobs:,} jobs in project {PROJECT}, PostgreSQL "
         f"{connection.cursor().connection.info.server_version // 10000}, gunicorn 2 workers, "
         f"Python {platform.python_version()}, Django {django.get_version()}, "
-        f"{args.repeat} requests per measure, load {load:.1f}, {time.monotonic() - started:.0f} s"
+        f"{args.repeat} requests per measure, load {load:.1f}, {time.monotonic() - started:.0f} s, "
+        f"CPU check {ms(cpu_before)} before and {ms(cpu_check())} after (lower is faster)"
     )
     print_table(rows)
 

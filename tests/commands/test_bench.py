@@ -4,6 +4,7 @@ table. It prints figures; this test checks the table and the data, never
 times."""
 
 import importlib.util
+import re
 import socket
 import sys
 from pathlib import Path
@@ -55,6 +56,7 @@ def test_bench_generates_the_project_and_prints_one_table(bench, capsys):
     bench.main([*argv, "--only", "list", "--only", "stream", "--only", "pages", "--only", "import"])
     out = capsys.readouterr().out
     assert "3,000 jobs in project 900003000" in out
+    assert re.search(r"CPU check [\d.]+ ms before and [\d.]+ ms after", out)
     for measure in (
         "list-100: no filter",
         "list-100: has_tag=rare",
