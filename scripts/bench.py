@@ -187,7 +187,7 @@ class Server:
 def cpu_check() -> float:
     """Seconds for a fixed piece of pure Python, best of 5. This machine's
     speed drifts by a third over minutes (other tenants): the same check
-    before and after a run says how fast it was while the run measured."""
+    between the parts of a run says how fast it was while each measured."""
 
     def once() -> float:
         started = time.perf_counter()
@@ -548,7 +548,8 @@ def run(args: argparse.Namespace) -> None:
     _AUTH[PROJECT] = "Basic " + base64.b64encode(f"{raw_key}:".encode()).decode()
     user = get_user_model().objects.create_superuser(f"bench-{secrets.token_hex(4)}", "", None)
     rows: list[Row] = []
-    cpu_before = cpu_check()
+    # The CPU check at the start and after each part: which parts ran while the machine was slow.
+    cpu_checks = [f"{ms(cpu_check())} at the start"]
     started = time.monotonic()
     try:
         with Server(args.port) as server, psycopg.connect(libpq_dsn(), autocommit=True) as raw:
@@ -558,8 +559,10 @@ def run(args: argparse.Namespace) -> None:
             if wanted("list"):
                 measure_requests(rows, api_cases(args.jobs), api, inproc_api, raw, args.repeat)
                 measure_throughput(rows, args.port, api.headers, args.seconds)
+                cpu_checks.append(f"{ms(cpu_check())} after list")
             if wanted("stream"):
                 measure_stream(rows, server, api, inproc_api, raw, min(args.stream, args.jobs))
+                cpu_checks.append(f"{ms(cpu_check())} after stream")
             if wanted("pages") or wanted("browser"):
                 inproc_pages = Client(HTTP_HOST="127.0.0.1")
                 inproc_pages.force_login(user)
@@ -567,10 +570,13 @@ def run(args: argparse.Namespace) -> None:
                 pages = Http(args.port, {"Cookie": cookie, "Host": "127.0.0.1"})
                 if wanted("pages"):
                     measure_requests(rows, page_cases(args.jobs), pages, inproc_pages, raw, args.repeat)
+                    cpu_checks.append(f"{ms(cpu_check())} after pages")
                 if wanted("browser"):
                     browser_chip(rows, args.port, cookie, args.repeat)
+                    cpu_checks.append(f"{ms(cpu_check())} after browser")
             if wanted("import"):
                 measure_import(rows, raw, min(args.import_jobs, args.jobs))
+                cpu_checks.append(f"{ms(cpu_check())} after import")
     finally:
         key.delete()
         user.delete()
@@ -579,8 +585,8 @@ def run(args: argparse.Namespace) -> None:
         f"jobq bench: {args.jobs:,} jobs in project {PROJECT}, PostgreSQL "
         f"{connection.cursor().connection.info.server_version // 10000}, gunicorn 2 workers, "
         f"Python {platform.python_version()}, Django {django.get_version()}, "
-        f"{args.repeat} requests per measure, load {load:.1f}, {time.monotonic() - started:.0f} s, "
-        f"CPU check {ms(cpu_before)} before and {ms(cpu_check())} after (lower is faster)"
+        f"{args.repeat} requests per measure, load {load:.1f}, {time.monotonic() - started:.0f} s; "
+        f"CPU check (lower is faster): {', '.join(cpu_checks)}"
     )
     print_table(rows)
 
