@@ -516,7 +516,7 @@ def _walked_usuals(rows: Sequence[Mapping[str, Any]]) -> dict[int, Usual | None]
         " WHERE before.close_reason IS NULL OR before.close_reason = '' OR before.close_reason = ANY(%s::text[])"
         " LIMIT %s) AS healthy) AS usual"
     )
-    params = [
+    params: list[Any] = [
         [row["id"] for row in rows],
         [row["project_id"] for row in rows],
         [row["spider_id"] for row in rows],
