@@ -580,6 +580,20 @@ def test_htmx_swaps_load_the_chart_after_the_rows(as_member, django_assert_num_q
     assert htmx(as_member, "/p/53/chart?state=bogus").status_code == 400
 
 
+def test_a_page_whose_chart_reads_jobs_leaves_it_to_its_own_request(as_member):
+    """Several tags: no daily figures answer the chart, which reads every job
+    of its 30 days. The page draws its rows without it, whole page or not."""
+    add_jobs(job_line(number=1, ts=BASE_TS, tags=["a"]), job_line(number=2, ts=BASE_TS + 10, tags=["b"]))
+    one_tag = as_member.get(f"{LIST}?state=finished&has_tag=a").content.decode()
+    assert '<figure class="chart" id="chart">' in one_tag  # the tag's daily figures answer it
+    response = as_member.get(f"{LIST}?state=finished&has_tag=a&has_tag=b")
+    page = response.content.decode()
+    assert keys_in(response) == ["53/1/2", "53/1/1"] and '<figure class="chart"' not in page
+    assert 'hx-get="/p/53/chart?state=finished&amp;has_tag=a&amp;has_tag=b" hx-trigger="load"' in page
+    chart = htmx(as_member, "/p/53/chart?state=finished&has_tag=a&has_tag=b").content.decode()
+    assert "Tue 2023-11-14: 2 finished" in chart
+
+
 def test_chart_reads_the_daily_figures_not_the_jobs(as_member, django_assert_num_queries):
     add_jobs(job_line(number=1, ts=BASE_TS), job_line(number=2, ts=BASE_TS + 86_400_000, state="running"))
     # session, user, project, newest ts, the daily figures
