@@ -238,12 +238,23 @@ def capped_text(n: int, capped: bool) -> str:
     return f"{COUNT_CAP:,}+" if capped and n > COUNT_CAP else f"{n:,}"
 
 
-def state_counts(jobfilter: JobFilter) -> StateCounts:
-    """Exact from the counters when they can tell (JobFilter.counts_by_state);
-    otherwise one capped count per state (each stops after COUNT_CAP + 1 rows)."""
+# The match count of a page whose counts come later, from its live refresh.
+PENDING_COUNT = {"n": None, "over": False, "text": "…", "pending": True}
+
+
+def exact_state_counts(jobfilter: JobFilter) -> StateCounts | None:
+    """From the counters or the daily figures when they can tell
+    (JobFilter.counts_by_state): a few rows of them. None otherwise."""
     exact = jobfilter.counts_by_state()
+    return None if exact is None else StateCounts(exact, capped=False)
+
+
+def state_counts(jobfilter: JobFilter) -> StateCounts:
+    """Exact when the counters can tell (`exact_state_counts`); otherwise one
+    capped count per state (each stops after COUNT_CAP + 1 rows)."""
+    exact = exact_state_counts(jobfilter)
     if exact is not None:
-        return StateCounts(exact, capped=False)
+        return exact
     queryset = jobfilter.any_state_qs
     return StateCounts(
         {state: queryset.filter(state=state).capped_count(COUNT_CAP) for state in STATES}, True

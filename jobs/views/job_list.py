@@ -23,12 +23,14 @@ from ..links import FilterLinks, job_list_url, with_query
 from ..listing import (
     NEW_JOBS_CAP,
     PAGE_SIZE,
+    PENDING_COUNT,
     PRESETS,
     ROW_COLUMNS,
     ROW_EXPRESSIONS,
     ListRequest,
     StateCounts,
     daily_figures,
+    exact_state_counts,
     new_jobs_count,
     newest_ts_of,
     page_of,
@@ -144,7 +146,10 @@ def listing_context(request, listing: ListRequest, *, inline_chart: bool = True)
         context["states"] = state_chips(None, query.getlist("state"))
         return context
     jobfilter, cleaned, filters = listing.jobfilter, listing.cleaned, listing.filters
-    counts = state_counts(jobfilter)
+    # Capped counts (several tags, say) read up to 10,001 jobs per state:
+    # 150-190 ms at 10M against 2 ms for the rows. The page draws its rows
+    # without them, and its live refresh brings them at once.
+    counts = exact_state_counts(jobfilter)
     page = page_of(jobfilter.qs, listing.cursor)
     links = FilterLinks(project, filters)
     usual = usual_for_rows(page.rows)
@@ -171,13 +176,14 @@ def listing_context(request, listing: ListRequest, *, inline_chart: bool = True)
         {
             "rows": shown,
             "states": state_chips(counts, jobfilter.states),
-            "counts_capped": counts.capped,
+            "counts_pending": counts is None,
             # Counts without any filter but states that are all zero: no jobs at all.
-            "project_empty": jobfilter.counted_by_counters()
+            "project_empty": counts is not None
+            and jobfilter.counted_by_counters()
             and not jobfilter.spider_names
             and not any(counts.counts.values()),
             "api_root": request.build_absolute_uri("/"),
-            "count": counts.matching(jobfilter.states),
+            "count": PENDING_COUNT if counts is None else counts.matching(jobfilter.states),
             "selected_spiders": cleaned.get("spider") or [],
             "has_tags": cleaned.get("has_tag") or [],
             "lacks_tags": cleaned.get("lacks_tag") or [],

@@ -231,6 +231,21 @@ def test_live_rows_counts_and_new_jobs_notice(page, live_url, jobs, monkeypatch)
     expect(page.locator(".new-jobs")).to_have_count(0)
 
 
+def test_counts_that_no_counter_answers_arrive_after_the_rows(page, live_url, jobs):
+    """Two tags: the page comes without its per-state counts, and its live
+    refresh brings them at once, not after its 5 seconds."""
+    lives = []
+    page.on("request", lambda request: "/live?" in request.url and lives.append(request.url))
+    page.goto(live_url(f"/p/53/?{ALL}&has_tag=nightly&has_tag=other"))
+    expect(page.locator("#jobs td.key a")).to_have_text(["53/1/5", "53/1/3", "53/1/1"])
+    expect(page.locator("#count-finished")).to_have_text("3", timeout=3000)
+    expect(page.locator("#count-running")).to_have_text("0")
+    expect(page.locator("#match-count")).to_have_text("3")
+    assert len(lives) == 1
+    page.wait_for_timeout(1000)
+    assert len(lives) == 1  # counted once: the next refresh waits its turn
+
+
 def test_polling_pauses_while_the_tab_is_hidden(page, live_url, jobs, monkeypatch):
     monkeypatch.setattr(job_list_views, "LIVE_SECONDS", 1)
     polls = []
