@@ -398,6 +398,10 @@ def page_cases(total: int) -> list[tuple[str, str]]:
         ("dashboard: has_tag=backfill", f"{base}?has_tag=backfill"),
         ("dashboard: state=running", f"{base}?state=running"),
         ("dashboard: spider=spider01", f"{base}?spider=spider01"),
+        # No counter answers two tags: the page comes without its counts
+        # and its chart, which follow in their own requests.
+        ("dashboard: has_tag=backfill&has_tag=prod", f"{base}?has_tag=backfill&has_tag=prod"),
+        ("dashboard: its counts (live refresh)", f"{base}live?has_tag=backfill&has_tag=prod"),
     ]
     # Page 1,000 where the project has one (a tiny one: about its middle page).
     page = min(1000, max(2, total // 100))

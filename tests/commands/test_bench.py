@@ -69,6 +69,7 @@ def test_bench_generates_the_project_and_prints_one_table(bench, capsys):
         "list-100 throughput, 4 clients",
         "stream 700 lines: rows/s",
         "dashboard: keyset page 30",
+        "dashboard: its counts (live refresh)",
         "admin changelist: state=finished",
         "admin changelist: page 15",
         "import_jobs, 50 jobs",
