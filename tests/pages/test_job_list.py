@@ -12,7 +12,7 @@ from django.test.utils import override_script_prefix
 
 from jobs import listing
 from jobs.filters import FILTER_PARAMS, JobFilter
-from jobs.jobmeta import LIST_COLUMNS, list_line
+from jobs.jobmeta import LIST_COLUMNS, list_line, now_ms
 from jobs.models import Job, Membership, Spider
 from jobs.outcomes import badge_of
 from jobs.views import job_list as job_list_views
@@ -491,6 +491,30 @@ def test_capped_counts_come_with_the_live_refresh_not_with_the_rows(
     # Counters that answer are still read with the rows.
     one_tag = as_member.get(f"{LIST}?state=finished&has_tag=t").content.decode()
     assert '<span class="count" id="count-finished">5</span>' in one_tag and "load, every" not in one_tag
+
+
+def test_the_live_refresh_takes_capped_counts_at_most_every_30_seconds(
+    as_member, monkeypatch, django_assert_num_queries
+):
+    add_jobs(*(job_line(number=n, tags=["t"]) for n in range(1, 4)))
+    page = as_member.get(f"{LIST}?state=finished&has_tag=t&has_tag=u").content.decode()
+    first = htmx(as_member, live_url_in(page)).content.decode()
+    assert '<span class="count" id="count-finished" hx-swap-oob="true">3</span>' in first
+    counted = int(re.search(r"counted=(\d+)", live_url_in(first)).group(1))
+    assert abs(counted - now_ms()) < 60_000
+    add_jobs(job_line(number=4, tags=["u"]))
+    # Within 30 s: no counts at all (the page keeps its own), the same `counted`.
+    with django_assert_num_queries(5):  # session, user, project, the newest job shown, newer ones
+        soon = htmx(as_member, live_url_in(first)).content.decode()
+    assert 'id="count-finished"' not in soon and 'id="match-count"' not in soon
+    assert f"counted={counted}" in live_url_in(soon)
+    # 30 s later: counted again, and the new job is in.
+    monkeypatch.setattr(job_list_views, "now_ms", lambda: counted + 30_000)
+    later = htmx(as_member, live_url_in(soon)).content.decode()
+    assert '<span class="count" id="count-finished" hx-swap-oob="true">4</span>' in later
+    assert f"counted={counted + 30_000}" in live_url_in(later)
+    # A `counted` that is not a time is a bad request, not a skipped count.
+    assert htmx(as_member, live_url_in(soon).replace(f"counted={counted}", "counted=soon")).status_code == 400
 
 
 def test_exact_counts_from_counters_with_one_tag_or_a_window(as_member, monkeypatch):
