@@ -249,12 +249,9 @@ def exact_state_counts(jobfilter: JobFilter) -> StateCounts | None:
     return None if exact is None else StateCounts(exact, capped=False)
 
 
-def state_counts(jobfilter: JobFilter) -> StateCounts:
-    """Exact when the counters can tell (`exact_state_counts`); otherwise one
-    capped count per state (each stops after COUNT_CAP + 1 rows)."""
-    exact = exact_state_counts(jobfilter)
-    if exact is not None:
-        return exact
+def capped_state_counts(jobfilter: JobFilter) -> StateCounts:
+    """One capped count per state (each stops after COUNT_CAP + 1 rows), for
+    a filter that `exact_state_counts` cannot answer."""
     queryset = jobfilter.any_state_qs
     return StateCounts(
         {state: queryset.filter(state=state).capped_count(COUNT_CAP) for state in STATES}, True

@@ -29,13 +29,13 @@ from ..listing import (
     ROW_EXPRESSIONS,
     ListRequest,
     StateCounts,
+    capped_state_counts,
     daily_figures,
     exact_state_counts,
     new_jobs_count,
     newest_ts_of,
     page_of,
     parse_list_request,
-    state_counts,
 )
 from ..models import STATES, Job, Tag
 from ..outcomes import OUTCOMES
@@ -264,7 +264,7 @@ def job_list_live(request, project_id):
     counts = exact_state_counts(jobfilter)
     counted = form.cleaned_data["counted"]
     if counts is None and (counted is None or not 0 <= listing.now - counted < CAPPED_COUNT_SECONDS * 1000):
-        counts = state_counts(jobfilter)
+        counts = capped_state_counts(jobfilter)
         live_query["counted"] = str(listing.now)
     watched = form.cleaned_data["watch"]
     rows = []
