@@ -75,6 +75,11 @@ def test_bench_generates_the_project_and_prints_one_table(bench, capsys):
         "import_jobs, 50 jobs",
     ):
         assert measure in out
+    # import_jobs beside raw psycopg loading the same lines, as a ratio;
+    # then the same without the command's start.
+    for measure in (r"import_jobs, 50 jobs", r"import_jobs, less its start \([\d.]+ s\)"):
+        row = rf"^\| {measure} +\| [\d,]+ jobs/s +\| +\| [\d,]+ jobs/s +\| [\d.]+ +\|$"
+        assert re.search(row, out, re.MULTILINE), measure
     table = [line for line in out.splitlines() if line.startswith("|")]
     assert len(table) == len(set(table)) >= 25  # one table, one line per measure
     project = 900_003_000
@@ -90,5 +95,5 @@ def test_bench_generates_the_project_and_prints_one_table(bench, capsys):
     }  # fmt: skip
     assert not Job.objects.filter(
         project_id=project - 900_003_000 + 899_999_999
-    ).exists()  # import cleaned up
+    ).exists()  # both imports cleaned up
     assert not ApiKey.objects.filter(name="bench").exists()  # its key is removed afterwards
