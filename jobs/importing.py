@@ -37,7 +37,11 @@ from .keys import JobKey, parse_job_key
 from .lifecycle import CHUNK_SIZE, remember_tags
 from .models import Job, Project, Spider
 
-BATCH_SIZE = 1000
+# Lines per transaction. Each batch pays fixed costs (its spiders' rows and
+# health, the counters' upserts, a commit that checks its foreign keys):
+# 5,000 loaded 20,000 jobs about 30% faster than 1,000 at 10M jobs, and
+# holds a pushed spider's row for under a second.
+BATCH_SIZE = 5000
 # Columns an import writes (all but the identity, which a key fixes).
 WRITTEN_COLUMNS = [
     column for column in METADATA_COLUMNS if column not in ("id", "key", "project_id", "spider_id")

@@ -102,6 +102,14 @@ def test_a_bad_line_is_reported_and_its_batch_not_written(tmp_path):
     counters_match()
 
 
+@pytest.mark.parametrize("size", ["0", "-1"])
+@pytest.mark.django_db
+def test_a_batch_size_below_one_is_refused(tmp_path, size):
+    with pytest.raises(CommandError, match=r"--batch-size must be at least 1"):
+        call_command("import_jobs", str(write_lines(tmp_path, [job_line(number=1)])), "--batch-size", size)
+    assert not Job.objects.exists()
+
+
 @pytest.mark.parametrize(
     "line, message",
     [

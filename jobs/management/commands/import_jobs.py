@@ -2,7 +2,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs.importing import ImportLineError, import_lines
+from jobs.importing import BATCH_SIZE, ImportLineError, import_lines
 
 
 class Command(BaseCommand):
@@ -10,9 +10,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="a JSON lines file, or - for standard input")
-        parser.add_argument("--batch-size", type=int, default=1000)
+        parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="lines per transaction")
 
     def handle(self, file, batch_size, **options):
+        if batch_size < 1:
+            raise CommandError("--batch-size must be at least 1.")
         def progress(summary):
             if options["verbosity"] >= 1:
                 self.stderr.write(f"\r{summary.total} jobs imported…", ending="")
