@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 from django.db import connection, transaction
+from psycopg.errors import UniqueViolation
 
 from .counts import CountChanges
 from .health import runs_imported
@@ -249,9 +250,78 @@ class Written:
     changed: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
 
 
+def _copy_rows(
+    copy: Any,
+    rows: Iterable[tuple[Any, ...]],
+    by_key: Mapping[str, ParsedJob],
+    spiders: Mapping[tuple[int, int], Spider],
+    columns: Sequence[str],
+) -> None:
+    """Each (key, *leading values) of `rows` as one COPY row: the leading
+    values, then the job's identity and `columns`, JSON columns as JSON text."""
+    for key, *leading in rows:
+        job = by_key[key]
+        spider = spiders[(job.key.project_id, job.key.spider_number)]
+        values = job.columns
+        copy.write_row(
+            [
+                *leading,
+                key,
+                spider.project_id,
+                spider.pk,
+                *(
+                    orjson.dumps(values[name]).decode()
+                    if name in JSON_COLUMNS and values[name] is not None
+                    else values[name]
+                    for name in columns
+                ),
+            ]
+        )
+
+
+def _copy_new_jobs(
+    by_key: Mapping[str, ParsedJob], spiders: Mapping[tuple[int, int], Spider], written: Written
+) -> bool:
+    """A batch of keys none of which is stored: COPY it straight into the
+    jobs table, ids taken from the table's sequence first (COPY returns
+    none), in key order as the INSERT below gives them. False, with nothing
+    written, when another writer created one of the keys since the lock:
+    the unique key refuses the COPY, and the batch takes the upsert path."""
+    columns = ["number", *WRITTEN_COLUMNS]
+    table = Job._meta.db_table
+    names = ", ".join(connection.ops.quote_name(name) for name in columns)
+    keys = sorted(by_key)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, len(keys)]
+        )
+        ids = sorted(job_id for (job_id,) in cursor.fetchall())
+        try:
+            with (
+                transaction.atomic(),
+                cursor.cursor.copy(
+                    f"COPY {connection.ops.quote_name(table)} (id, key, project_id, spider_id, {names}) FROM STDIN"
+                ) as copy,
+            ):
+                _copy_rows(
+                    copy,
+                    ((key, job_id) for key, job_id in zip(keys, ids, strict=True)),
+                    by_key,
+                    spiders,
+                    columns,
+                )
+        except UniqueViolation:
+            return False
+    written.created.extend(
+        (None, _after(by_key[key], spiders, job_id)) for key, job_id in zip(keys, ids, strict=True)
+    )
+    return True
+
+
 def _write_postgresql(batch: Sequence[ParsedJob], spiders: Mapping[tuple[int, int], Spider]) -> Written:
-    """COPY the batch into a temporary table, then one set-based UPDATE of the
-    stored jobs that differ and one INSERT of the new ones.
+    """A batch of new keys goes straight into the jobs table (_copy_new_jobs).
+    Otherwise: COPY the batch into a temporary table, then one set-based
+    UPDATE of the stored jobs that differ and one INSERT of the new ones.
 
     A job that another writer creates between the lock and the INSERT (a
     push that took the same number) makes the INSERT skip it
@@ -260,6 +330,10 @@ def _write_postgresql(batch: Sequence[ParsedJob], spiders: Mapping[tuple[int, in
     """
     written = Written()
     by_key = {str(job.key): job for job in batch}
+    todo = list(by_key)
+    locked = _lock_existing(todo)
+    if not locked and _copy_new_jobs(by_key, spiders, written):
+        return written
     columns = ["number", *WRITTEN_COLUMNS]
     table = connection.ops.quote_name(Job._meta.db_table)
     names = ", ".join(connection.ops.quote_name(name) for name in columns)
@@ -269,26 +343,10 @@ def _write_postgresql(batch: Sequence[ParsedJob], spiders: Mapping[tuple[int, in
             f"SELECT key, project_id, spider_id, {names} FROM {table} WITH NO DATA"
         )
         with cursor.cursor.copy(f"COPY jobq_import (key, project_id, spider_id, {names}) FROM STDIN") as copy:
-            for key, job in by_key.items():
-                spider = spiders[(job.key.project_id, job.key.spider_number)]
-                copy.write_row(
-                    [
-                        key,
-                        spider.project_id,
-                        spider.pk,
-                        *(
-                            orjson.dumps(job.columns[name]).decode()
-                            if name in JSON_COLUMNS and job.columns[name] is not None
-                            else job.columns[name]
-                            for name in columns
-                        ),
-                    ]
-                )
+            _copy_rows(copy, ((key,) for key in by_key), by_key, spiders, columns)
         stored = ", ".join(f"{table}.{connection.ops.quote_name(name)}" for name in columns)
         incoming = ", ".join(f"s.{connection.ops.quote_name(name)}" for name in columns)
-        todo = list(by_key)
-        while todo:
-            locked = _lock_existing(todo)
+        while True:
             if locked:
                 cursor.execute(
                     f"UPDATE {table} SET ({names}) = ({incoming}) FROM jobq_import s "
@@ -312,6 +370,9 @@ def _write_postgresql(batch: Sequence[ParsedJob], spiders: Mapping[tuple[int, in
                 written.created.append((None, _after(by_key[key], spiders, job_id)))
                 inserted.add(key)
             todo = [key for key in todo if key not in locked and key not in inserted]
+            if not todo:
+                break
+            locked = _lock_existing(todo)
         cursor.execute("DROP TABLE jobq_import")
     return written
 

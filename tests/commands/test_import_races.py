@@ -179,3 +179,30 @@ def test_a_bulk_delete_racing_with_an_import_of_new_and_stored_jobs(jobs):
     assert {states[n] for n in range(1, JOBS // 2)} == {"deleted"}
     assert {states[n] for n in range(JOBS // 2, JOBS + JOBS // 2)} == {"pending"}
     assert_counts_exact()
+
+
+def test_a_new_job_that_another_import_creates_meanwhile_is_updated_not_duplicated():
+    # Spider 1's numbers already run to 50, so neither import below needs
+    # its spider's row: the first place they meet is job 3's key.
+    add_jobs(job_line(number=50, state="finished", close_reason="finished"))
+    done, release = threading.Event(), threading.Event()
+    other = held_open(
+        import_lines_of([job_line(number=3, state="finished", close_reason="finished")]), done, release
+    )
+    other.start()
+    assert done.wait(PATIENCE)
+    # Job 3 is not committed yet: this import finds no stored key, and its
+    # write of job 3 waits for the other import's transaction.
+    importer = Writer(
+        import_lines_of(
+            [job_line(number=3, state="deleted", ts=BASE_TS + 10**7), job_line(number=51, state="pending")]
+        )
+    )
+    importer.start()
+    wait_for_a_blocked_writer()
+    release.set()
+    other.finish()
+    importer.finish()
+
+    assert dict(Job.objects.values_list("number", "state")) == {50: "finished", 3: "deleted", 51: "pending"}
+    assert_counts_exact()
