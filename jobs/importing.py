@@ -9,8 +9,9 @@ each; a bad line stops the import, and nothing of its batch is written.
 A batch locks the jobs it finds already stored (in id order, as lifecycle
 does) before writing, and moves every counter from those locked rows, so an
 API update or bulk action running at the same time is either counted from
-or waits. PostgreSQL gets the batch by COPY into a temporary table and
-writes it with one UPDATE and one INSERT; SQLite with executemany.
+or waits. On PostgreSQL a batch of new keys is one COPY into the jobs
+table; any other batch is COPYed into a temporary table and written with one
+UPDATE and one INSERT. SQLite uses executemany.
 """
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
