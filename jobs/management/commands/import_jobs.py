@@ -15,6 +15,7 @@ class Command(BaseCommand):
     def handle(self, file, batch_size, **options):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
+
         def progress(summary):
             if options["verbosity"] >= 1:
                 self.stderr.write(f"\r{summary.total} jobs imported…", ending="")
