@@ -48,6 +48,8 @@ BATCH_SIZE = 5000
 WRITTEN_COLUMNS = [
     column for column in METADATA_COLUMNS if column not in ("id", "key", "project_id", "spider_id")
 ]
+# Columns a batch stores besides a job's identity (key, project, spider).
+STORED_COLUMNS = ["number", *WRITTEN_COLUMNS]
 
 
 class ImportLineError(ValueError):
@@ -251,33 +253,25 @@ class Written:
     changed: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
 
 
-def _copy_rows(
-    copy: Any,
-    rows: Iterable[tuple[Any, ...]],
-    by_key: Mapping[str, ParsedJob],
-    spiders: Mapping[tuple[int, int], Spider],
-    columns: Sequence[str],
-) -> None:
-    """Each (key, *leading values) of `rows` as one COPY row: the leading
-    values, then the job's identity and `columns`, JSON columns as JSON text."""
-    for key, *leading in rows:
-        job = by_key[key]
-        spider = spiders[(job.key.project_id, job.key.spider_number)]
-        values = job.columns
-        copy.write_row(
-            [
-                *leading,
-                key,
-                spider.project_id,
-                spider.pk,
-                *(
-                    orjson.dumps(values[name]).decode()
-                    if name in JSON_COLUMNS and values[name] is not None
-                    else values[name]
-                    for name in columns
-                ),
-            ]
-        )
+def _copy_values(
+    key: str, by_key: Mapping[str, ParsedJob], spiders: Mapping[tuple[int, int], Spider]
+) -> list[Any]:
+    """A batch job's COPY values: its identity (key, project, spider), then
+    STORED_COLUMNS, JSON columns as JSON text."""
+    job = by_key[key]
+    spider = spiders[(job.key.project_id, job.key.spider_number)]
+    values = job.columns
+    return [
+        key,
+        spider.project_id,
+        spider.pk,
+        *(
+            orjson.dumps(values[name]).decode()
+            if name in JSON_COLUMNS and values[name] is not None
+            else values[name]
+            for name in STORED_COLUMNS
+        ),
+    ]
 
 
 def _copy_new_jobs(
@@ -288,9 +282,8 @@ def _copy_new_jobs(
     none), in key order as the INSERT below gives them. False, with nothing
     written, when another writer created one of the keys since the lock:
     the unique key refuses the COPY, and the batch takes the upsert path."""
-    columns = ["number", *WRITTEN_COLUMNS]
     table = Job._meta.db_table
-    names = ", ".join(connection.ops.quote_name(name) for name in columns)
+    names = ", ".join(connection.ops.quote_name(name) for name in STORED_COLUMNS)
     keys = sorted(by_key)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -304,13 +297,8 @@ def _copy_new_jobs(
                     f"COPY {connection.ops.quote_name(table)} (id, key, project_id, spider_id, {names}) FROM STDIN"
                 ) as copy,
             ):
-                _copy_rows(
-                    copy,
-                    ((key, job_id) for key, job_id in zip(keys, ids, strict=True)),
-                    by_key,
-                    spiders,
-                    columns,
-                )
+                for key, job_id in zip(keys, ids, strict=True):
+                    copy.write_row([job_id, *_copy_values(key, by_key, spiders)])
         except UniqueViolation:
             return False
     written.created.extend(
@@ -335,18 +323,18 @@ def _write_postgresql(batch: Sequence[ParsedJob], spiders: Mapping[tuple[int, in
     locked = _lock_existing(todo)
     if not locked and _copy_new_jobs(by_key, spiders, written):
         return written
-    columns = ["number", *WRITTEN_COLUMNS]
     table = connection.ops.quote_name(Job._meta.db_table)
-    names = ", ".join(connection.ops.quote_name(name) for name in columns)
+    names = ", ".join(connection.ops.quote_name(name) for name in STORED_COLUMNS)
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE TEMPORARY TABLE jobq_import ON COMMIT DROP AS "
             f"SELECT key, project_id, spider_id, {names} FROM {table} WITH NO DATA"
         )
         with cursor.cursor.copy(f"COPY jobq_import (key, project_id, spider_id, {names}) FROM STDIN") as copy:
-            _copy_rows(copy, ((key,) for key in by_key), by_key, spiders, columns)
-        stored = ", ".join(f"{table}.{connection.ops.quote_name(name)}" for name in columns)
-        incoming = ", ".join(f"s.{connection.ops.quote_name(name)}" for name in columns)
+            for key in by_key:
+                copy.write_row(_copy_values(key, by_key, spiders))
+        stored = ", ".join(f"{table}.{connection.ops.quote_name(name)}" for name in STORED_COLUMNS)
+        incoming = ", ".join(f"s.{connection.ops.quote_name(name)}" for name in STORED_COLUMNS)
         while True:
             if locked:
                 cursor.execute(
@@ -384,13 +372,12 @@ def _write_sqlite(batch: Sequence[ParsedJob], spiders: Mapping[tuple[int, int], 
     written = Written()
     by_key = {str(job.key): job for job in batch}
     stored = _lock_existing(list(by_key), [*LOCKED_COLUMNS, *WRITTEN_COLUMNS])
-    columns = ["number", *WRITTEN_COLUMNS]
-    fields = {name: Job._meta.get_field(name) for name in columns}
+    fields = {name: Job._meta.get_field(name) for name in STORED_COLUMNS}
     table = connection.ops.quote_name(Job._meta.db_table)
-    names = ", ".join(connection.ops.quote_name(name) for name in columns)
+    names = ", ".join(connection.ops.quote_name(name) for name in STORED_COLUMNS)
 
     def values(job: ParsedJob) -> list[Any]:
-        return [fields[name].get_db_prep_save(job.columns[name], connection) for name in columns]  # type: ignore[union-attr]
+        return [fields[name].get_db_prep_save(job.columns[name], connection) for name in STORED_COLUMNS]  # type: ignore[union-attr]
 
     inserts: list[list[Any]] = []
     updates: list[list[Any]] = []
@@ -404,7 +391,7 @@ def _write_sqlite(batch: Sequence[ParsedJob], spiders: Mapping[tuple[int, int], 
             written.changed.append((row, {**job.columns, "id": row["id"]}))
     with connection.cursor() as cursor:
         if updates:
-            assignments = ", ".join(f"{connection.ops.quote_name(name)} = %s" for name in columns)
+            assignments = ", ".join(f"{connection.ops.quote_name(name)} = %s" for name in STORED_COLUMNS)
             cursor.executemany(f"UPDATE {table} SET {assignments} WHERE id = %s", updates)
         if inserts:
             marks = ", ".join(["%s"] * (3 + len(fields)))
