@@ -12,6 +12,10 @@ API update or bulk action running at the same time is either counted from
 or waits. On PostgreSQL a batch of new keys is one COPY into the jobs
 table; any other batch is COPYed into a temporary table and written with one
 UPDATE and one INSERT. SQLite uses executemany.
+
+On PostgreSQL the next batch is read and checked while PostgreSQL writes the
+current one's rows (`import_lines`): an error in it is raised once the
+current batch is committed, as if it had been read afterwards.
 """
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -20,6 +24,9 @@ from typing import Any
 
 import orjson
 from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
+from psycopg import Copy
+from psycopg.copy import QueuedLibpqWriter
 from psycopg.errors import UniqueViolation
 
 from .counts import CountChanges
@@ -274,8 +281,19 @@ def _copy_values(
     ]
 
 
+def _copy_from_stdin(cursor: CursorWrapper, copy: str) -> Copy:
+    """`copy` FROM STDIN, its rows sent to PostgreSQL by a psycopg thread:
+    writing a row never waits for PostgreSQL, which takes the rows in its own
+    process while this one formats the rest and reads the next batch (the
+    batch is queued in memory meanwhile, a few MB)."""
+    return cursor.cursor.copy(f"{copy} FROM STDIN", writer=QueuedLibpqWriter(cursor.cursor))
+
+
 def _copy_new_jobs(
-    by_key: Mapping[str, ParsedJob], spiders: Mapping[tuple[int, int], Spider], written: Written
+    by_key: Mapping[str, ParsedJob],
+    spiders: Mapping[tuple[int, int], Spider],
+    written: Written,
+    meanwhile: Callable[[], object],
 ) -> bool:
     """A batch of keys none of which is stored: COPY it straight into the
     jobs table, ids taken from the table's sequence first (COPY returns
@@ -293,12 +311,14 @@ def _copy_new_jobs(
         try:
             with (
                 transaction.atomic(),
-                cursor.cursor.copy(
-                    f"COPY {connection.ops.quote_name(table)} (id, key, project_id, spider_id, {names}) FROM STDIN"
+                _copy_from_stdin(
+                    cursor,
+                    f"COPY {connection.ops.quote_name(table)} (id, key, project_id, spider_id, {names})",
                 ) as copy,
             ):
                 for key, job_id in zip(keys, ids, strict=True):
                     copy.write_row([job_id, *_copy_values(key, by_key, spiders)])
+                meanwhile()
         except UniqueViolation:
             return False
     written.created.extend(
@@ -307,7 +327,9 @@ def _copy_new_jobs(
     return True
 
 
-def _write_postgresql(batch: Sequence[ParsedJob], spiders: Mapping[tuple[int, int], Spider]) -> Written:
+def _write_postgresql(
+    batch: Sequence[ParsedJob], spiders: Mapping[tuple[int, int], Spider], meanwhile: Callable[[], object]
+) -> Written:
     """A batch of new keys goes straight into the jobs table (_copy_new_jobs).
     Otherwise: COPY the batch into a temporary table, then one set-based
     UPDATE of the stored jobs that differ and one INSERT of the new ones.
@@ -321,7 +343,7 @@ def _write_postgresql(batch: Sequence[ParsedJob], spiders: Mapping[tuple[int, in
     by_key = {str(job.key): job for job in batch}
     todo = list(by_key)
     locked = _lock_existing(todo)
-    if not locked and _copy_new_jobs(by_key, spiders, written):
+    if not locked and _copy_new_jobs(by_key, spiders, written, meanwhile):
         return written
     table = connection.ops.quote_name(Job._meta.db_table)
     names = ", ".join(connection.ops.quote_name(name) for name in STORED_COLUMNS)
@@ -330,9 +352,10 @@ def _write_postgresql(batch: Sequence[ParsedJob], spiders: Mapping[tuple[int, in
             "CREATE TEMPORARY TABLE jobq_import ON COMMIT DROP AS "
             f"SELECT key, project_id, spider_id, {names} FROM {table} WITH NO DATA"
         )
-        with cursor.cursor.copy(f"COPY jobq_import (key, project_id, spider_id, {names}) FROM STDIN") as copy:
+        with _copy_from_stdin(cursor, f"COPY jobq_import (key, project_id, spider_id, {names})") as copy:
             for key in by_key:
                 copy.write_row(_copy_values(key, by_key, spiders))
+            meanwhile()
         stored = ", ".join(f"{table}.{connection.ops.quote_name(name)}" for name in STORED_COLUMNS)
         incoming = ", ".join(f"s.{connection.ops.quote_name(name)}" for name in STORED_COLUMNS)
         while True:
@@ -408,16 +431,28 @@ def _write_sqlite(batch: Sequence[ParsedJob], spiders: Mapping[tuple[int, int], 
     return written
 
 
+def _do_nothing() -> None:
+    pass
+
+
 @transaction.atomic
-def write_batch(batch: Iterable[ParsedJob], summary: ImportSummary) -> None:
+def write_batch(
+    batch: Iterable[ParsedJob], summary: ImportSummary, meanwhile: Callable[[], object] = _do_nothing
+) -> None:
     """Upsert a batch of jobs in one transaction, with the counters, spider
-    health, tags and id sequences that follow them."""
+    health, tags and id sequences that follow them.
+
+    On PostgreSQL, `meanwhile` is called once the batch's rows are handed to
+    COPY and before the COPY ends: it runs while PostgreSQL is still writing
+    them. It must not use the database, nor raise (an error of its own is
+    for the caller to keep and raise after this batch). Elsewhere it is not
+    called."""
     # Later lines for the same key win, as if applied one after the other.
     batch = list({str(job.key): job for job in batch}.values())
     spiders = _spiders_for(batch)
     _keep_ids_ahead(spiders, batch)
     if connection.vendor == "postgresql":
-        written = _write_postgresql(batch, spiders)
+        written = _write_postgresql(batch, spiders, meanwhile)
     else:
         written = _write_sqlite(batch, spiders)
     # Every counter (per state, tag and day) moves from the rows as they were
@@ -438,6 +473,41 @@ def write_batch(batch: Iterable[ParsedJob], summary: ImportSummary) -> None:
     summary.projects.update(job.key.project_id for job in batch)
 
 
+class _NextBatch:
+    """The next batch of lines, parsed on demand, once. An error in reading
+    or checking it is kept and raised by `take`, so that reading it while the
+    previous batch is still being written (write_batch's `meanwhile`) never
+    stops that write."""
+
+    def __init__(self, lines: Iterable[str], batch_size: int) -> None:
+        self.numbered = enumerate(lines, start=1)
+        self.batch_size = batch_size
+        self.parsed: list[ParsedJob] | None = None
+        self.error: Exception | None = None
+
+    def read(self) -> None:
+        if self.parsed is not None or self.error is not None:
+            return
+        batch: list[ParsedJob] = []
+        try:
+            for line_number, text in self.numbered:
+                if text.strip():
+                    batch.append(parse_line(text, line_number))
+                    if len(batch) >= self.batch_size:
+                        break
+        except Exception as exc:  # raised by take(), after the write under way
+            self.error = exc
+        self.parsed = batch
+
+    def take(self) -> list[ParsedJob]:
+        self.read()
+        if self.error is not None:
+            raise self.error
+        assert self.parsed is not None
+        batch, self.parsed = self.parsed, None
+        return batch
+
+
 def import_lines(
     lines: Iterable[str],
     *,
@@ -450,18 +520,11 @@ def import_lines(
     written, nothing of its own batch is.
     """
     summary = ImportSummary()
-    batch: list[ParsedJob] = []
-    for line_number, text in enumerate(lines, start=1):
-        if not text.strip():
-            continue
-        batch.append(parse_line(text, line_number))
-        if len(batch) >= batch_size:
-            write_batch(batch, summary)
-            batch = []
-            if progress:
-                progress(summary)
-    if batch:
-        write_batch(batch, summary)
+    upcoming = _NextBatch(lines, batch_size)
+    # Each batch's successor is read while PostgreSQL writes the batch's rows
+    # (write_batch's `meanwhile`): the two run side by side, on two cores.
+    while batch := upcoming.take():
+        write_batch(batch, summary, meanwhile=upcoming.read)
         if progress:
             progress(summary)
     return summary

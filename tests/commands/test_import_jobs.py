@@ -102,6 +102,22 @@ def test_a_bad_line_is_reported_and_its_batch_not_written(tmp_path):
     counters_match()
 
 
+@pytest.mark.django_db
+def test_a_file_that_cannot_be_read_further_keeps_the_batches_before(tmp_path):
+    """The next batch is read while the current one is written: a read error
+    in it (not UTF-8 here) still lets the current batch commit. The file is
+    decoded 8 KB at a time: line 4 is long enough to put the bad byte well
+    past the lines of the first batch."""
+    path = tmp_path / "jobs.jl"
+    good = [json.dumps(job_line(number=n)) for n in range(1, 4)]
+    long = json.dumps(job_line(number=4, note="x" * 20_000))
+    path.write_bytes(("\n".join([*good, long]) + "\n").encode() + b'{"key": "53/1/\xff"}\n')
+    with pytest.raises(CommandError, match=r"jobs\.jl: 'utf-8' codec can't decode byte 0xff"):
+        run(path, batch_size=3)
+    assert sorted(Job.objects.values_list("number", flat=True)) == [1, 2, 3]
+    counters_match()
+
+
 @pytest.mark.parametrize("size", ["0", "-1"])
 @pytest.mark.django_db
 def test_a_batch_size_below_one_is_refused(tmp_path, size):
