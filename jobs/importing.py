@@ -445,8 +445,9 @@ def write_batch(
     On PostgreSQL, `meanwhile` is called once the batch's rows are handed to
     COPY and before the COPY ends: it runs while PostgreSQL is still writing
     them. It must not use the database, nor raise (an error of its own is
-    for the caller to keep and raise after this batch). Elsewhere it is not
-    called."""
+    for the caller to keep and raise after this batch), and must do its work
+    only once: a direct COPY that another writer's key refuses is followed
+    by the upsert path's, which calls it again. On SQLite it is not called."""
     # Later lines for the same key win, as if applied one after the other.
     batch = list({str(job.key): job for job in batch}.values())
     spiders = _spiders_for(batch)
