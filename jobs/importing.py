@@ -281,12 +281,16 @@ def _copy_values(
     ]
 
 
-def _copy_from_stdin(cursor: CursorWrapper, copy: str) -> Copy:
-    """`copy` FROM STDIN, its rows sent to PostgreSQL by a psycopg thread:
-    writing a row never waits for PostgreSQL, which takes the rows in its own
-    process while this one formats the rest and reads the next batch (the
-    batch is queued in memory meanwhile, a few MB)."""
-    return cursor.cursor.copy(f"{copy} FROM STDIN", writer=QueuedLibpqWriter(cursor.cursor))
+def _copy_from_stdin(cursor: CursorWrapper, table: str, identity: str) -> Copy:
+    """A COPY into `table` of the `identity` columns, then STORED_COLUMNS
+    (the order of _copy_values), its rows sent to PostgreSQL by a psycopg
+    thread: writing a row never waits for PostgreSQL, which takes the rows
+    in its own process while this one formats the rest and reads the next
+    batch (the batch is queued in memory meanwhile, a few MB)."""
+    names = ", ".join(connection.ops.quote_name(name) for name in STORED_COLUMNS)
+    return cursor.cursor.copy(
+        f"COPY {table} ({identity}, {names}) FROM STDIN", writer=QueuedLibpqWriter(cursor.cursor)
+    )
 
 
 def _copy_new_jobs(
@@ -301,7 +305,6 @@ def _copy_new_jobs(
     written, when another writer created one of the keys since the lock:
     the unique key refuses the COPY, and the batch takes the upsert path."""
     table = Job._meta.db_table
-    names = ", ".join(connection.ops.quote_name(name) for name in STORED_COLUMNS)
     keys = sorted(by_key)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -312,8 +315,7 @@ def _copy_new_jobs(
             with (
                 transaction.atomic(),
                 _copy_from_stdin(
-                    cursor,
-                    f"COPY {connection.ops.quote_name(table)} (id, key, project_id, spider_id, {names})",
+                    cursor, connection.ops.quote_name(table), "id, key, project_id, spider_id"
                 ) as copy,
             ):
                 for key, job_id in zip(keys, ids, strict=True):
@@ -352,7 +354,7 @@ def _write_postgresql(
             "CREATE TEMPORARY TABLE jobq_import ON COMMIT DROP AS "
             f"SELECT key, project_id, spider_id, {names} FROM {table} WITH NO DATA"
         )
-        with _copy_from_stdin(cursor, f"COPY jobq_import (key, project_id, spider_id, {names})") as copy:
+        with _copy_from_stdin(cursor, "jobq_import", "key, project_id, spider_id") as copy:
             for key in by_key:
                 copy.write_row(_copy_values(key, by_key, spiders))
             meanwhile()
