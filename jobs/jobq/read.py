@@ -4,12 +4,11 @@ Filters are the one JobFilter the dashboard uses too; an invalid parameter
 is a 400 naming it, never ignored.
 """
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.http.response import HttpResponseBase
 
@@ -21,7 +20,8 @@ from ..spidernames import spider_names
 from .auth import ApiRequest, jobq_endpoint, project_for
 from .crosssite import refuse_browser_signals
 from .errors import bad_parameter, forbidden
-from .responses import batched, json_response, jsonlines_response, streamed_rows
+from .listplans import ListPlan, list_plan
+from .responses import CompiledRows, batched, json_response, jsonlines_response
 
 DEFAULT_LIST_COUNT = 1000
 DEFAULT_SUMMARY_COUNT = 5
@@ -74,16 +74,16 @@ def window(queryset: JobQuerySet, *, start: int, count: int) -> JobQuerySet:
 
 
 def stream_lines(
-    rows: QuerySet[Job, dict[str, Any]], spider_names: Mapping[int, str], jobmeta: list[str], *, stream: bool
+    rows: CompiledRows, spider_names: Mapping[int, str], jobmeta: Sequence[str], *, stream: bool
 ) -> list[bytes] | Iterator[bytes]:
     """Encode rows as list lines; a stream reads inside a transaction on the
     request's database (replicas.stream_reads)."""
     now = now_ms()
     if not stream:
-        return [dumps_line(list_line(row, spider_names, now, jobmeta)) for row in rows]
+        return [dumps_line(list_line(row, spider_names, now, jobmeta)) for row in rows.fetch()]
 
     def generate() -> Iterator[bytes]:
-        lines = (dumps_line(list_line(row, spider_names, now, jobmeta)) for row in streamed_rows(rows))
+        lines = (dumps_line(list_line(row, spider_names, now, jobmeta)) for row in rows.stream())
         yield from batched(lines)
 
     return stream_reads(generate)
@@ -99,6 +99,13 @@ def jobq_count(request: ApiRequest, project_id: int) -> HttpResponse:
 @jobq_endpoint("GET")
 def jobq_list(request: ApiRequest, project_id: int) -> HttpResponseBase:
     project = project_for(request, project_id)
+    plan = list_plan(request, project, new_list_plan)
+    lines = stream_lines(plan.rows, spider_names(project), plan.jobmeta, stream=plan.stream)
+    return jsonlines_response(lines, stream=plan.stream)
+
+
+def new_list_plan(request: HttpRequest, project: Project) -> ListPlan:
+    """The list's parameters checked (400 if invalid) and its SQL compiled."""
     jobfilter = valid_filter(request, project)
     params = valid_list_params(request, project)
     queryset = jobfilter.qs
@@ -114,9 +121,12 @@ def jobq_list(request: ApiRequest, project_id: int) -> HttpResponseBase:
     count = DEFAULT_LIST_COUNT if params["count"] is None else params["count"]
     jobmeta = params["jobmeta"]
     rows = window(queryset, start=params["start"] or 0, count=count).values(*columns_for(jobmeta))
-    stream = count > STREAM_ABOVE
-    return jsonlines_response(
-        stream_lines(rows, spider_names(project), jobmeta, stream=stream), stream=stream
+    return ListPlan(
+        CompiledRows.of(rows),
+        tuple(jobmeta),
+        stream=count > STREAM_ABOVE,
+        # Where `stop` stops was read from the jobs: that plan is for this request only.
+        keep=not params["stop"],
     )
 
 

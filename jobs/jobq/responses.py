@@ -5,10 +5,13 @@ array; the content types are the ones the official client decodes as UTF-8.
 """
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Self
 
 import orjson
 from django.core.exceptions import EmptyResultSet
+from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import QuerySet
 from django.http import HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -48,27 +51,70 @@ def batched[AnyStr: (bytes, str)](lines: Iterable[AnyStr]) -> Iterator[AnyStr]:
         yield batch[0][:0].join(batch)
 
 
-def streamed_rows(rows: QuerySet[Any, dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """The rows of a `values()` queryset, read as they are written: through
-    a server-side cursor on PostgreSQL, FIRST_WRITE_LINES rows first, then
-    WRITE_LINES at a time. Django's `iterator()` fetches one size throughout,
-    so the first byte of a stream waited for 2,000 rows."""
-    query = rows.query
-    compiler = query.get_compiler(using=rows.db)
-    try:
-        sql, params = compiler.as_sql()
-    except EmptyResultSet:
-        return
-    names = [*query.extra_select, *query.values_select, *query.annotation_select]
+@dataclass(frozen=True)
+class CompiledRows:
+    """The rows of a `values()` queryset, its SQL compiled once: read as
+    dicts, with the ORM's own converters (JSON, tags, dates on SQLite, ...)
+    applied to the columns that have one, as `values()` applies them.
 
-    def chunks() -> Iterator[list[tuple[Any, ...]]]:
-        with compiler.connection.chunked_cursor() as cursor:
-            cursor.execute(sql, params)
+    Compiled, it can be kept and read again: a list's queryset took longer
+    to build and compile than PostgreSQL took to answer it (listplans)."""
+
+    alias: str
+    sql: str | None  # None: a filter that can match nothing (Django's EmptyResultSet)
+    params: tuple[Any, ...]
+    names: tuple[str, ...]
+    # (position, converters, expression) of each column that has converters.
+    converters: tuple[tuple[int, tuple[Any, ...], Any], ...]
+
+    @classmethod
+    def of(cls, rows: QuerySet[Any, dict[str, Any]]) -> Self:
+        query = rows.query
+        compiler = query.get_compiler(using=rows.db)
+        names = (*query.extra_select, *query.values_select, *query.annotation_select)
+        try:
+            sql, params = compiler.as_sql()
+        except EmptyResultSet:
+            return cls(rows.db, None, (), names, ())
+        found = compiler.get_converters([column for column, _, _ in compiler.select])
+        converters = tuple(
+            (position, tuple(functions), expression) for position, (functions, expression) in found.items()
+        )
+        return cls(rows.db, sql, tuple(params), names, converters)
+
+    def fetch(self) -> list[dict[str, Any]]:
+        """Every row at once."""
+        if self.sql is None:
+            return []
+        connection = connections[self.alias]
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, self.params)
+            return self._dicts(cursor.fetchall(), connection)
+
+    def stream(self) -> Iterator[dict[str, Any]]:
+        """The rows, read as they are written: through a server-side cursor
+        on PostgreSQL, FIRST_WRITE_LINES rows first, then WRITE_LINES at a
+        time. Django's `iterator()` fetches one size throughout, so the first
+        byte of a stream waited for 2,000 rows."""
+        if self.sql is None:
+            return
+        connection = connections[self.alias]
+        with connection.chunked_cursor() as cursor:
+            cursor.execute(self.sql, self.params)
             size = FIRST_WRITE_LINES
             while batch := cursor.fetchmany(size):
-                yield batch
+                yield from self._dicts(batch, connection)
                 size = WRITE_LINES
 
-    # The ORM's own converters (JSON, dates on SQLite, ...), as iterator() applies them.
-    for row in compiler.results_iter(results=chunks()):
-        yield dict(zip(names, row, strict=False))
+    def _dicts(self, rows: list[tuple[Any, ...]], connection: BaseDatabaseWrapper) -> list[dict[str, Any]]:
+        names = self.names
+        # A row may end with columns the query selects for its own use (ordering a DISTINCT).
+        dicts = [dict(zip(names, row, strict=False)) for row in rows]
+        for position, converters, expression in self.converters:
+            name = names[position]
+            for row in dicts:
+                value = row[name]
+                for converter in converters:
+                    value = converter(value, expression, connection)
+                row[name] = value
+        return dicts

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET
 
 from ..access import project_for_user
 from ..jobmeta import dumps_line, list_line, now_ms
-from ..jobq.responses import JSONLINES, batched, streamed_rows
+from ..jobq.responses import JSONLINES, CompiledRows, batched
 from ..listing import export_rows, parse_list_request
 from ..ops.replicas import stream_reads
 from ..spidernames import spider_names
@@ -64,7 +64,7 @@ def csv_lines(rows, names, now):
     """The CSV export: times in UTC ms as the API has them, tags as a JSON array."""
     writer = csv.writer(Echo())
     yield writer.writerow(CSV_COLUMNS)
-    for row in streamed_rows(rows):
+    for row in CompiledRows.of(rows).stream():
         line = {**row, "spider": names.get(row["spider_id"], "")}
         # A JSON array: tags may hold commas and spaces.
         line["tags"] = dumps_line(row["tags"]).decode().strip() if row["tags"] else ""
@@ -73,7 +73,7 @@ def csv_lines(rows, names, now):
 
 def jsonl_lines(rows, names, now):
     """The JSON lines export, shaped like /jobq/<project>/list lines."""
-    for row in streamed_rows(rows):
+    for row in CompiledRows.of(rows).stream():
         yield dumps_line(list_line(row, names, now))
 
 

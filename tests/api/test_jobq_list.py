@@ -143,6 +143,41 @@ def test_stop_job_that_left_the_listed_states_is_never_met(api, project):
     assert keys(api, f"?stop={seen}&state=deleted") == []
 
 
+def test_stop_asked_again_stops_where_the_stop_job_is_now(api, project):
+    """A list with `stop` asked again reads the stop job's place again: the
+    job moved on (finished -> deleted) within the listed states."""
+    older, seen, newer = add_jobs(*[job_line() for _ in range(3)])
+    query = f"?stop={seen}&state=finished&state=deleted"
+    assert keys(api, query) == [newer]
+    add_jobs(job_line(number=int(seen.rsplit("/", 1)[1]), state="deleted", ts=BASE_TS + 10**10))
+    assert keys(api, query) == []
+    assert keys(api, "?state=finished&state=deleted") == [seen, newer, older]
+
+
+def test_a_list_asked_again_lists_what_was_written_since(api, project):
+    query = "?spider=books&has_tag=a&count=10"
+    first = add_job(tags=["a"])
+    assert keys(api, query) == [first]
+    second = add_job(tags=["a"])
+    add_job(tags=["b"])
+    assert keys(api, query) == [second, first]
+
+
+def test_the_same_parameters_list_each_project_its_own_jobs(client, project, other_project):
+    import base64
+
+    from ..factories import make_key
+
+    token = base64.b64encode(f"{make_key(project, other_project)}:".encode()).decode()
+    client.defaults["HTTP_AUTHORIZATION"] = f"Basic {token}"
+    ours = add_job(spider="books", spider_number=1)
+    theirs = add_job(project_id=54, spider="books", spider_number=1)
+    for query in ("?count=10", "?count=10&spider=books"):
+        for project_id, key in ((53, ours), (54, theirs), (53, ours)):
+            response = client.get(f"/jobq/{project_id}/list{query}")
+            assert [json.loads(line)["key"] for line in response.content.splitlines()] == [key]
+
+
 def test_stop_unknown_job_lists_everything(api, project):
     add_jobs(*[job_line() for _ in range(2)])
     assert len(keys(api, "?stop=53/99/99")) == 2
