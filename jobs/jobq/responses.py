@@ -89,7 +89,7 @@ class CompiledRows:
         connection = connections[self.alias]
         with connection.cursor() as cursor:
             cursor.execute(self.sql, self.params)
-            return self._dicts(cursor.fetchall(), connection)
+            return list(self._dicts(cursor.fetchall(), connection))
 
     def stream(self) -> Iterator[dict[str, Any]]:
         """The rows, read as they are written: through a server-side cursor
@@ -106,15 +106,17 @@ class CompiledRows:
                 yield from self._dicts(batch, connection)
                 size = WRITE_LINES
 
-    def _dicts(self, rows: list[tuple[Any, ...]], connection: BaseDatabaseWrapper) -> list[dict[str, Any]]:
+    def _dicts(
+        self, rows: list[tuple[Any, ...]], connection: BaseDatabaseWrapper
+    ) -> Iterator[dict[str, Any]]:
+        # One at a time: a stream's batch of rows is not held twice, as tuples and as dicts.
         names = self.names
-        # A row may end with columns the query selects for its own use (ordering a DISTINCT).
-        dicts = [dict(zip(names, row, strict=False)) for row in rows]
-        for position, converters, expression in self.converters:
-            name = names[position]
-            for row in dicts:
-                value = row[name]
+        for row in rows:
+            # A row may end with columns the query selects for its own use (ordering a DISTINCT).
+            values = dict(zip(names, row, strict=False))
+            for position, converters, expression in self.converters:
+                value = row[position]
                 for converter in converters:
                     value = converter(value, expression, connection)
-                row[name] = value
-        return dicts
+                values[names[position]] = value
+            yield values
