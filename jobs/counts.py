@@ -247,19 +247,25 @@ def remove_from_counters(jobs: "QuerySet[Job, Any]") -> None:
         _adjust_from_jobs(*where, -1)
 
 
-def rebuild_counters(tables: Sequence[type[Model]] | None = None) -> None:
+def rebuild_counters(tables: Sequence[type[Model]] | None = None, *, project_id: int | None = None) -> None:
     """Recompute every counter (or those of `tables`: a migration names the
     ones that exist at its point) from the jobs table, in one transaction:
     after a restore, or after jobs were written without the counters (bench
-    data)."""
+    data). With `project_id`, that project's counters only: the others' are
+    left as they are, and only its jobs are read."""
     tables = [model for model, _ in TABLES if tables is None or model in tables]
+    quote = connection.ops.quote_name
+    if project_id is None:
+        counters_where, jobs_where, params = "1 = 1", "1 = 1", []
+    else:
+        counters_where, jobs_where, params = "project_id = %s", "j.project_id = %s", [project_id]
     with transaction.atomic():
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 # Writers wait until the counters are rebuilt (readers do
                 # not), so none of their changes falls between the count and
                 # its commit. SQLite runs one writer at a time anyway.
-                cursor.execute(f"LOCK TABLE {connection.ops.quote_name(Job._meta.db_table)} IN SHARE MODE")
+                cursor.execute(f"LOCK TABLE {quote(Job._meta.db_table)} IN SHARE MODE")
             for model in tables:
-                cursor.execute(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)}")
-        _adjust_from_jobs("1 = 1", (), 1, tables)
+                cursor.execute(f"DELETE FROM {quote(model._meta.db_table)} WHERE {counters_where}", params)
+        _adjust_from_jobs(jobs_where, params, 1, tables)

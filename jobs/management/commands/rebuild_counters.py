@@ -1,7 +1,7 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from jobs.counts import rebuild_counters
-from jobs.models import DayCount, DayTagCount, JobCount, TagCount
+from jobs.models import DayCount, DayTagCount, JobCount, Project, TagCount
 
 
 class Command(BaseCommand):
@@ -11,11 +11,21 @@ class Command(BaseCommand):
         "Writers wait while it runs; readers do not."
     )
 
-    def handle(self, verbosity, **options):
-        rebuild_counters()
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--project",
+            type=int,
+            help="Only this project's counters; the other projects' are left as they are.",
+        )
+
+    def handle(self, verbosity, project, **options):
+        if project is not None and not Project.objects.filter(pk=project).exists():
+            raise CommandError(f"There is no project {project}.")
+        rebuild_counters(project_id=project)
         if verbosity:
+            scope = {} if project is None else {"project_id": project}
             rows = ", ".join(
-                f"{model.objects.count():,} {name}"
+                f"{model.objects.filter(**scope).count():,} {name}"
                 for model, name in (
                     (JobCount, "state"),
                     (TagCount, "tag"),
