@@ -37,10 +37,11 @@ from .responses import CompiledRows
 
 # Every parameter that shapes a list's SQL (the API key, for one, does not).
 LIST_PARAMS = (*FILTER_PARAMS, *ListParamsForm.base_fields)
-# A few hundred kept lists take a megabyte or two; a statement longer than
-# MAX_KEPT_SQL (a list of many keys, a one-off lookup) is not kept.
+# A few hundred kept lists take a megabyte or two. A list whose query string
+# is longer than MAX_KEPT_QUERY (many keys or tags: a one-off lookup) is not
+# kept, which bounds both its key and its SQL.
 MAX_PLANS = 256
-MAX_KEPT_SQL = 8000
+MAX_KEPT_QUERY = 2000
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def list_plan(
     if plan is not None:
         return plan
     plan = build(request, project)
-    if plan.keep and len(plan.rows.sql or "") <= MAX_KEPT_SQL:
+    if plan.keep and len(request.META.get("QUERY_STRING", "")) <= MAX_KEPT_QUERY:
         with _lock:
             if len(_plans) >= MAX_PLANS:
                 del _plans[next(iter(_plans))]  # the oldest
