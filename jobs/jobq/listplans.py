@@ -32,7 +32,7 @@ from django.http import HttpRequest
 
 from ..filters import FILTER_PARAMS, ListParamsForm
 from ..models import Job, Project
-from ..spidernames import spider_names
+from ..spidernames import SpiderNames
 from .responses import CompiledRows
 
 # Every parameter that shapes a list's SQL (the API key, for one, does not).
@@ -58,16 +58,22 @@ _lock = threading.Lock()
 
 
 def list_plan(
-    request: HttpRequest, project: Project, build: Callable[[HttpRequest, Project], ListPlan]
+    request: HttpRequest,
+    project: Project,
+    names: SpiderNames,
+    build: Callable[[HttpRequest, Project], ListPlan],
 ) -> ListPlan:
     """The plan of this list: kept from an earlier request with the same
-    key, else `build(request, project)` (which raises on invalid parameters)."""
-    key = plan_key(request, project)
+    key, else `build(request, project)` (which raises on invalid parameters).
+    `names` are the project's spider names, which the request reads anyway."""
+    if len(request.META.get("QUERY_STRING", "")) > MAX_KEPT_QUERY:
+        return build(request, project)
+    key = plan_key(request, project, names)
     plan = _plans.get(key)
     if plan is not None:
         return plan
     plan = build(request, project)
-    if plan.keep and len(request.META.get("QUERY_STRING", "")) <= MAX_KEPT_QUERY:
+    if plan.keep:
         with _lock:
             if len(_plans) >= MAX_PLANS:
                 del _plans[next(iter(_plans))]  # the oldest
@@ -75,10 +81,10 @@ def list_plan(
     return plan
 
 
-def plan_key(request: HttpRequest, project: Project) -> Hashable:
+def plan_key(request: HttpRequest, project: Project, names: SpiderNames) -> Hashable:
     asked = request.GET
     params = tuple((name, tuple(asked.getlist(name))) for name in LIST_PARAMS if name in asked)
     # The names as the spider filter reads them (stripped, empty ones dropped).
     spiders = {name.strip() for name in asked.getlist("spider")} - {""}
-    spider_ids = tuple(sorted(spider_names(project).ids_of(spiders))) if spiders else ()
+    spider_ids = tuple(sorted(names.ids_of(spiders))) if spiders else ()
     return (router.db_for_read(Job), project.pk, spider_ids, params)

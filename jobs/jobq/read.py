@@ -99,8 +99,9 @@ def jobq_count(request: ApiRequest, project_id: int) -> HttpResponse:
 @jobq_endpoint("GET")
 def jobq_list(request: ApiRequest, project_id: int) -> HttpResponseBase:
     project = project_for(request, project_id)
-    plan = list_plan(request, project, new_list_plan)
-    lines = stream_lines(plan.rows, spider_names(project), plan.jobmeta, stream=plan.stream)
+    names = spider_names(project)
+    plan = list_plan(request, project, names, new_list_plan)
+    lines = stream_lines(plan.rows, names, plan.jobmeta, stream=plan.stream)
     return jsonlines_response(lines, stream=plan.stream)
 
 
